@@ -1,0 +1,27 @@
+"""The `longvt` command. Each sub-command lives in `longvt_plugins.commands.<name>`; imports stay lazy there."""
+
+from __future__ import annotations
+
+import typer
+
+from longvt_plugins.commands import ask, data, doctor, eval_cmd, mcp, pipeline, testing_cmd, train, view
+
+app = typer.Typer(
+    name="longvt",
+    help="LongVT plugins: think with long videos (agent, tools, rewards, data pipeline).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.command("doctor")(doctor.doctor)
+app.command("ask")(ask.ask)
+app.command("view")(view.view)
+app.command("mcp-serve")(mcp.mcp_serve)
+app.add_typer(testing_cmd.app, name="testing", help="Build the tiny model and synthetic videos used by tests and demos.")
+app.add_typer(data.app, name="data", help="Convert data between LongVT, our pipeline, verl and lmms-engine.")
+app.add_typer(train.app, name="train", help="Launch SFT / RFT (lmms-engine) training.")
+app.add_typer(eval_cmd.app, name="eval", help="Run lmms-eval with our tasks and models.")
+app.add_typer(pipeline.app, name="pipeline", help="The data-curation pipeline.")
+
+
+if __name__ == "__main__":
+    app()

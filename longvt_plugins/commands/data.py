@@ -1,0 +1,7 @@
+"""Placeholder: this command group is built by the verl and lmms-engine issues."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)

@@ -1,0 +1,188 @@
+"""A tiny, random-weight Qwen2.5-VL (and Qwen3-VL) checkpoint built offline from a config.
+
+It exercises every real code path - `AutoProcessor.from_pretrained`, `Qwen2_5_VLForConditionalGeneration
+.from_pretrained`, video input through the real processor, `generate()`, backward - in well under a second on CPU.
+It knows nothing: it shows the machinery, never the intelligence.
+
+The tokenizer is a byte-level BPE trained locally with `tokenizers` (no Qwen files can be downloaded here), wrapped
+as the real `Qwen2Tokenizer` class, and carries every Qwen special token the hosts look up by name.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+# Special tokens of the Qwen2.5-VL tokenizer (ids are ours; names are what processors and hosts look up).
+QWEN_SPECIAL_TOKENS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
+# Added (non-special) tokens: kept as one id each, and not stripped by skip_special_tokens (hosts parse them).
+QWEN_ADDED_TOKENS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<think>", "</think>"]
+
+_CORPUS = [
+    "You are a helpful assistant. Think step by step, call tools when you need a closer look, then answer.",
+    'The video lasts 120.0 seconds. Frames at 0.0s 10.0s 20.0s. {"name": "crop_video", "arguments": '
+    '{"start_time": 12.5, "end_time": 30.0}}',
+    "<answer>B</answer> The answer is (C). Option A. red circle blue square green triangle yellow cross",
+    "What colour is the shape in the scene that starts at 40 seconds? Which scene comes after the cut?",
+    "0123456789 .,:;!?()[]{}<>\"' abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+]
+
+
+def chat_template_text() -> str:
+    """Our Qwen2.5-VL tool-calling chat template (one file, shared with the verl plugin and the SFT processor)."""
+    return resources.files("longvt_plugins.templates").joinpath("qwen2_5_vl_tools.jinja").read_text()
+
+
+def build_tokenizer(vocab_size: int = 600):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import Qwen2Tokenizer
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    state = json.loads(bpe.to_str())
+    vocab = state["model"]["vocab"]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in state["model"]["merges"]]
+    tok = Qwen2Tokenizer(
+        vocab=vocab,
+        merges=merges,
+        unk_token=None,
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+    )
+    tok.add_special_tokens({"additional_special_tokens": QWEN_SPECIAL_TOKENS})
+    tok.add_tokens(QWEN_ADDED_TOKENS, special_tokens=False)
+    tok.chat_template = chat_template_text()
+    return tok
+
+
+def build_processor(tokenizer):
+    from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+
+    # Small pixel budgets keep CPU tests fast; they are only the defaults - callers pass their own.
+    image_processor = Qwen2VLImageProcessor(min_pixels=28 * 28, max_pixels=56 * 56 * 4)
+    video_processor = Qwen2VLVideoProcessor(min_pixels=28 * 28, max_pixels=56 * 56 * 4)
+    return Qwen2_5_VLProcessor(
+        image_processor=image_processor,
+        video_processor=video_processor,
+        tokenizer=tokenizer,
+        chat_template=tokenizer.chat_template,
+    )
+
+
+def build_config(tokenizer, *, hidden_size: int = 64, layers: int = 2):
+    from transformers import Qwen2_5_VLConfig
+
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
+    heads = 4
+    head_dim = hidden_size // heads
+    half = head_dim // 2
+    mrope = [half - 2 * (half // 3), half // 3, half // 3]  # sums to head_dim / 2, as M-RoPE requires
+    text_config = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=2,
+        max_position_embeddings=32768,
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": mrope},
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
+    )
+    vision_config = dict(
+        depth=2,
+        hidden_size=32,
+        intermediate_size=64,
+        num_heads=2,
+        out_hidden_size=hidden_size,
+        patch_size=14,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+        window_size=112,
+        fullatt_block_indexes=[1],
+        in_channels=3,
+    )
+    return Qwen2_5_VLConfig(
+        text_config=text_config,
+        vision_config=vision_config,
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        vision_token_id=ids["<|vision_pad|>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
+        tie_word_embeddings=True,
+    )
+
+
+def make_tiny_qwen25vl(out_dir: str | Path, *, seed: int = 0) -> Path:
+    """Write a loadable tiny Qwen2.5-VL checkpoint (config, safetensors, tokenizer, processor) to `out_dir`."""
+    import torch
+    from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tok = build_tokenizer()
+    processor = build_processor(tok)
+    config = build_config(tok)
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        eos_token_id=[tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")],
+        pad_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
+        do_sample=False,
+    )
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    (out / "LONGVT_TINY_RANDOM_MODEL.txt").write_text(
+        "Random weights built by longvt_plugins.testing. It shows the machinery, not the intelligence.\n"
+    )
+    return out
+
+
+def tiny_qwen25vl(cache_dir: str | Path | None = None) -> Path:
+    """The cached tiny checkpoint (built on first use, atomically)."""
+    import shutil
+    import tempfile
+
+    from longvt_plugins.testing.cache import cache_root
+
+    root = Path(cache_dir) if cache_dir else cache_root()
+    final = root / "models" / "tiny-qwen2.5-vl"
+    if (final / "LONGVT_TINY_RANDOM_MODEL.txt").exists():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".build-"))
+    make_tiny_qwen25vl(tmp)
+    try:
+        tmp.rename(final)
+    except OSError:  # another process won the race
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
