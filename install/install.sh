@@ -30,14 +30,19 @@ case "$ENV_NAME" in
     # torch: the CUDA wheel (runs on CPU). A machine-local 2.13.0+cpu wheel has no working torchvision.
     SPEC=("torch==2.13.0,!=2.13.0+cpu" "torchvision==0.28.0" -e "$ROOT[test]") ;;
   gpu|gpu-conservative)
-    SPEC=(-e "$ROOT[verl,engine,eval,mcp,data,ray]" vllm) ;;
+    SPEC=("torch!=2.13.0+cpu" -e "$ROOT[verl,engine,eval,mcp,data,ray]" vllm) ;;
   gpu-rl-sglang)
     SPEC=(-e "$ROOT[verl,engine,eval,mcp,data,ray]" sglang) ;;
   serve)
     SPEC=(-e "$ROOT[eval,mcp]" vllm) ;;
   data)
-    SPEC=(-e "$ROOT[data,ray,mcp]") ;;
+    SPEC=("torch==2.13.0,!=2.13.0+cpu" "torchvision==0.28.0" -e "$ROOT[data,ray,mcp]") ;;
   *) echo "no recipe for '$ENV_NAME'" >&2; exit 2 ;;
 esac
+# DRY_RUN=1: resolve only and write the report (used to check environments that cannot be installed here).
+if [[ "${DRY_RUN:-0}" == 1 ]]; then
+  "${PIP[@]}" install -q --dry-run --ignore-installed --report "${REPORT:-/dev/stdout}" "${SPEC[@]}" -c "$CONSTRAINTS"
+  exit 0
+fi
 "${PIP[@]}" install -q "${SPEC[@]}" -c "$CONSTRAINTS"
 echo "installed '$ENV_NAME' into $VENV"

@@ -52,3 +52,10 @@ def short_video(fixture_cache):
     if meta.exists():
         return VideoManifest.load(meta)
     return make_synthetic_video(path, duration=12.0, fps=24.0, width=320, height=240, scene_lengths=[4, 4, 4])
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_dir(fixture_cache) -> Path:
+    from longvt_plugins.testing.tiny_model import tiny_qwen3vl
+
+    return tiny_qwen3vl(fixture_cache)

@@ -31,7 +31,12 @@ def make_video(
     from longvt_plugins.testing.videos import make_synthetic_video
 
     m = make_synthetic_video(
-        out, duration=duration, fps=fps, width=width, height=height,
-        scene_lengths=[duration / scenes] * scenes, codec=codec,
+        out,
+        duration=duration,
+        fps=fps,
+        width=width,
+        height=height,
+        scene_lengths=[duration / scenes] * scenes,
+        codec=codec,
     )
     typer.echo(f"{m.path}  {m.duration:.1f}s  cuts={m.cuts}")

@@ -32,7 +32,14 @@ QWEN_SPECIAL_TOKENS = [
     "<|video_pad|>",
 ]
 # Added (non-special) tokens: kept as one id each, and not stripped by skip_special_tokens (hosts parse them).
-QWEN_ADDED_TOKENS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<think>", "</think>"]
+QWEN_ADDED_TOKENS = [
+    "<tool_call>",
+    "</tool_call>",
+    "<tool_response>",
+    "</tool_response>",
+    "<think>",
+    "</think>",
+]
 
 _CORPUS = [
     "You are a helpful assistant. Think step by step, call tools when you need a closer look, then answer.",
@@ -167,22 +174,109 @@ def make_tiny_qwen25vl(out_dir: str | Path, *, seed: int = 0) -> Path:
     return out
 
 
-def tiny_qwen25vl(cache_dir: str | Path | None = None) -> Path:
-    """The cached tiny checkpoint (built on first use, atomically)."""
+def _cached(name: str, builder, cache_dir: str | Path | None) -> Path:
+    """Build a checkpoint once into the cache (atomically: a half-written one is never picked up)."""
     import shutil
     import tempfile
 
     from longvt_plugins.testing.cache import cache_root
 
     root = Path(cache_dir) if cache_dir else cache_root()
-    final = root / "models" / "tiny-qwen2.5-vl"
+    final = root / "models" / name
     if (final / "LONGVT_TINY_RANDOM_MODEL.txt").exists():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".build-"))
-    make_tiny_qwen25vl(tmp)
+    builder(tmp)
     try:
         tmp.rename(final)
     except OSError:  # another process won the race
         shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def tiny_qwen25vl(cache_dir: str | Path | None = None) -> Path:
+    """The cached tiny Qwen2.5-VL checkpoint (built on first use)."""
+    return _cached("tiny-qwen2.5-vl", make_tiny_qwen25vl, cache_dir)
+
+
+def tiny_qwen3vl(cache_dir: str | Path | None = None) -> Path:
+    """The cached tiny Qwen3-VL checkpoint (built on first use)."""
+    return _cached("tiny-qwen3-vl", make_tiny_qwen3vl, cache_dir)
+
+
+def make_tiny_qwen3vl(out_dir: str | Path, *, seed: int = 0) -> Path:
+    """A tiny random Qwen3-VL checkpoint. Real Qwen3-VL checkpoints ship their own tool template; this tiny one
+    (no downloadable template here) carries ours, so only the architecture path is what it proves."""
+    import torch
+    from transformers import (
+        GenerationConfig,
+        Qwen2VLImageProcessor,
+        Qwen3VLConfig,
+        Qwen3VLForConditionalGeneration,
+        Qwen3VLProcessor,
+        Qwen3VLVideoProcessor,
+    )
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tok = build_tokenizer()
+    ids = {t: tok.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
+    pixels = dict(min_pixels=32 * 32, max_pixels=64 * 64 * 4)
+    processor = Qwen3VLProcessor(
+        image_processor=Qwen2VLImageProcessor(patch_size=16, **pixels),
+        video_processor=Qwen3VLVideoProcessor(
+            patch_size=16, size={"shortest_edge": 32 * 32, "longest_edge": 64 * 64 * 8}
+        ),
+        tokenizer=tok,
+        chat_template=tok.chat_template,
+    )
+    config = Qwen3VLConfig(
+        text_config=dict(
+            vocab_size=len(tok),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=16,
+            max_position_embeddings=32768,
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": 5000000.0,
+                "mrope_section": [2, 3, 3],
+                "mrope_interleaved": True,
+            },
+            pad_token_id=ids["<|endoftext|>"],
+        ),
+        vision_config=dict(
+            depth=2,
+            hidden_size=32,
+            intermediate_size=64,
+            num_heads=2,
+            out_hidden_size=64,
+            patch_size=16,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            num_position_embeddings=144,
+            deepstack_visual_indexes=[0],
+        ),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    model = Qwen3VLForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
+        pad_token_id=ids["<|endoftext|>"],
+        do_sample=False,
+    )
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    (out / "LONGVT_TINY_RANDOM_MODEL.txt").write_text(
+        "Random-weight tiny Qwen3-VL built by longvt_plugins.testing.\n"
+    )
+    return out

@@ -168,7 +168,9 @@ def make_synthetic_video(
             t = i / fps
             while si + 1 < len(scenes) and t >= scenes[si + 1].start - 1e-9:
                 si += 1
-            frame = av.VideoFrame.from_ndarray(render_frame(scenes[si], t, width, height, font), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(
+                render_frame(scenes[si], t, width, height, font), format="rgb24"
+            )
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():

@@ -1,0 +1,265 @@
+"""The ground every other test stands on: the package's entry points, the tiny real model, the synthetic videos."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _our_entry_points() -> dict[str, metadata.EntryPoint]:
+    eps = metadata.distribution("longvt-plugins").entry_points
+    return {ep.group: ep for ep in eps}
+
+
+def test_entry_points_are_declared_and_importable():
+    eps = _our_entry_points()
+    assert set(eps) >= {"verl.plugins", "lmms_eval.models", "lmms_engine.plugins", "console_scripts"}
+    assert eps["console_scripts"].value == "longvt_plugins.cli:app"
+    for group in ("verl.plugins", "lmms_engine.plugins", "lmms_eval.models"):
+        eps[group].load()  # a typo in pyproject.toml fails here, not silently inside a host
+
+
+def test_tokenizer_carries_every_qwen_token_as_one_id(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from longvt_plugins.testing.tiny_model import QWEN_ADDED_TOKENS, QWEN_SPECIAL_TOKENS
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    for t in QWEN_SPECIAL_TOKENS + QWEN_ADDED_TOKENS:
+        ids = tok.encode(t, add_special_tokens=False)
+        assert len(ids) == 1, (t, ids)
+        assert tok.convert_ids_to_tokens(ids[0]) == t
+    text = 'The video lasts 120.0 seconds. {"start_time": 12.5}'
+    assert tok.decode(tok.encode(text, add_special_tokens=False)) == text
+
+
+def test_chat_template_renders_tools_calls_and_image_tool_responses(tiny_model_dir):
+    from transformers import AutoProcessor
+
+    proc = AutoProcessor.from_pretrained(tiny_model_dir)
+    tools = [{"type": "function", "function": {"name": "crop_video", "parameters": {"type": "object"}}}]
+    messages = [
+        {"role": "user", "content": [{"type": "video", "video": "v.mp4"}, {"type": "text", "text": "Q?"}]},
+        {
+            "role": "assistant",
+            "content": "<think>look closer</think>",
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "crop_video", "arguments": {"start_time": 1}},
+                }
+            ],
+        },
+        {
+            "role": "tool",
+            "tool_call_id": "c1",
+            "content": [
+                {"type": "text", "text": "<1.0s>"},
+                {"type": "image", "image": "x"},
+                {"type": "text", "text": "1 frame"},
+            ],
+        },
+    ]
+    text = proc.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=True)
+    assert '<tools>\n{"type": "function", "function": {"name": "crop_video"' in text
+    assert (
+        '<think>look closer</think>\n<tool_call>\n{"name": "crop_video", "arguments": {"start_time": 1}}\n</tool_call><|im_end|>'
+        in text
+    )
+    assert (
+        "<|im_start|>user\n<tool_response>\n<1.0s><|vision_start|><|image_pad|><|vision_end|>1 frame\n</tool_response><|im_end|>\n"
+        "<|im_start|>assistant\n"
+    ) in text
+    assert text.endswith("<|im_start|>assistant\n")
+
+
+def test_tiny_qwen25vl_generates_from_a_real_video(tiny_model_dir, short_video):
+    import torch
+    from qwen_vl_utils import process_vision_info
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    proc = AutoProcessor.from_pretrained(tiny_model_dir)
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir)
+    video = {
+        "type": "video",
+        "video": short_video.path,
+        "video_start": 3.5,
+        "video_end": 8.0,
+        "fps": 2.0,
+        "min_pixels": 28 * 28 * 4,
+        "max_pixels": 56 * 56 * 4,
+    }
+    messages = [{"role": "user", "content": [video, {"type": "text", "text": "What colour is the shape?"}]}]
+    _, videos, kwargs = process_vision_info(messages, return_video_kwargs=True)
+    text = proc.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    # qwen-vl-utils hands fps as a list, which transformers 5 rejects: pass a float.
+    inputs = proc(
+        text=[text], videos=videos, fps=float(kwargs["fps"][0]), do_sample_frames=False, return_tensors="pt"
+    )
+    t, h, w = inputs["video_grid_thw"][0].tolist()
+    n_video_tokens = int((inputs["input_ids"] == model.config.video_token_id).sum())
+    assert n_video_tokens == t * h * w // 4  # spatial merge 2x2
+    out = model.generate(**inputs, max_new_tokens=6)
+    assert out.shape[1] > inputs["input_ids"].shape[1]
+    loss = model(**inputs, labels=inputs["input_ids"]).loss
+    loss.backward()
+    assert torch.isfinite(loss)
+
+
+def test_tiny_qwen3vl_generates_from_a_real_video(tiny_qwen3_dir, short_video):
+    from qwen_vl_utils import process_vision_info
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    proc = AutoProcessor.from_pretrained(tiny_qwen3_dir)
+    model = AutoModelForImageTextToText.from_pretrained(tiny_qwen3_dir)
+    assert model.config.model_type == "qwen3_vl"
+    video = {
+        "type": "video",
+        "video": short_video.path,
+        "video_start": 2.0,
+        "video_end": 6.0,
+        "fps": 2.0,
+        "min_pixels": 32 * 32 * 4,
+        "max_pixels": 64 * 64 * 4,
+    }
+    messages = [{"role": "user", "content": [video, {"type": "text", "text": "Describe."}]}]
+    _, videos, _ = process_vision_info(
+        messages, image_patch_size=16, return_video_kwargs=True, return_video_metadata=True
+    )
+    frames, metas = zip(*videos)
+    text = proc.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    inputs = proc(
+        text=[text],
+        videos=list(frames),
+        video_metadata=list(metas),
+        do_sample_frames=False,
+        do_resize=False,
+        return_tensors="pt",
+    )
+    out = model.generate(**inputs, max_new_tokens=4)
+    assert out.shape[1] > inputs["input_ids"].shape[1]
+
+
+def test_synthetic_video_matches_its_manifest(short_video):
+    import decord
+
+    vr = decord.VideoReader(short_video.path)
+    assert len(vr) == short_video.num_frames == 288
+    assert abs(len(vr) / vr.get_avg_fps() - short_video.duration) < 1e-6
+    assert short_video.cuts == [4.0, 8.0]
+    for t in (0.5, 3.9, 4.0, 6.0, 8.0, 11.9):
+        idx = int(round(t * short_video.fps))
+        frame = vr[idx].asnumpy()
+        # the background (a corner away from text and shape) is the scene's own brightness
+        patch = frame[40:60, -20:].astype(float).mean()
+        assert abs(patch - short_video.scene_at(t).background) < 12, (t, patch, short_video.scene_at(t))
+    backgrounds = [s.background for s in short_video.scenes]
+    assert len(set(backgrounds)) == len(backgrounds)  # every cut changes brightness
+
+
+def test_synthetic_video_is_readable_by_pyav(short_video):
+    import av
+
+    with av.open(short_video.path) as c:
+        stream = c.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        n = sum(1 for _ in c.decode(stream))
+    assert n == short_video.num_frames
+
+
+def test_synthetic_mpeg4_video(tmp_path):
+    from longvt_plugins.testing.videos import make_synthetic_video
+
+    m = make_synthetic_video(tmp_path / "m.mp4", duration=3, fps=5, codec="mpeg4", scene_lengths=[1, 2])
+    import decord
+
+    vr = decord.VideoReader(m.path)
+    assert len(vr) == 15
+    assert np.asarray(vr[0].asnumpy()).dtype == np.uint8
+    assert json.loads(Path(m.path + ".json").read_text())["cuts"] == [1.0]
+
+
+def test_cli_makes_fixtures(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "longvt_plugins.cli",
+            "testing",
+            "make-video",
+            str(tmp_path / "v.mp4"),
+            "--duration",
+            "4",
+            "--scenes",
+            "2",
+            "--fps",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "v.mp4").stat().st_size > 0
+    assert json.loads((tmp_path / "v.mp4.json").read_text())["cuts"] == [2.0]
+
+
+@pytest.mark.slow
+def test_wheel_ships_tasks_templates_and_prompts(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(ROOT),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    wheel = next(tmp_path.glob("longvt_plugins-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "longvt_plugins/templates/qwen2_5_vl_tools.jinja" in names
+    assert any(n.startswith("eval_tasks/") and n.endswith(".yaml") for n in names), (
+        "eval_tasks must ship in the wheel"
+    )
+    assert any(n.startswith("longvt_plugins/core/prompts/") and n.endswith(".txt") for n in names)
+    entry = [n for n in names if n.endswith("entry_points.txt")]
+    text = zipfile.ZipFile(wheel).read(entry[0]).decode()
+    for group in ("[verl.plugins]", "[lmms_eval.models]", "[lmms_engine.plugins]", "[console_scripts]"):
+        assert group in text
+
+
+@pytest.mark.slow
+def test_doctor_sees_all_three_hosts_and_our_registrations():
+    out = subprocess.run(
+        [sys.executable, "-m", "longvt_plugins.cli", "doctor", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    checks = json.loads(out.stdout)
+    by_name = {c["name"]: c for c in checks}
+    for dist in ("verl", "lmms_engine", "lmms_eval", "transformers", "torch"):
+        assert by_name[dist]["ok"], by_name[dist]
+    plugins = [c for c in checks if c["section"] == "plugins"]
+    assert len(plugins) == 3 and all(c["ok"] for c in plugins), plugins
+    assert any(c["section"] == "decoders" and c["name"] == "decord" and c["ok"] for c in checks)
+    assert out.returncode == 0, out.stdout[-2000:]
