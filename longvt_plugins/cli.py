@@ -16,7 +16,9 @@ app.command("doctor")(doctor.doctor)
 app.command("ask")(ask.ask)
 app.command("view")(view.view)
 app.command("mcp-serve")(mcp.mcp_serve)
-app.add_typer(testing_cmd.app, name="testing", help="Build the tiny model and synthetic videos used by tests and demos.")
+app.add_typer(
+    testing_cmd.app, name="testing", help="Build the tiny model and synthetic videos used by tests and demos."
+)
 app.add_typer(data.app, name="data", help="Convert data between LongVT, our pipeline, verl and lmms-engine.")
 app.add_typer(train.app, name="train", help="Launch SFT / RFT (lmms-engine) training.")
 app.add_typer(eval_cmd.app, name="eval", help="Run lmms-eval with our tasks and models.")

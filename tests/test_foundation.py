@@ -136,7 +136,7 @@ def test_tiny_qwen3vl_generates_from_a_real_video(tiny_qwen3_dir, short_video):
     _, videos, _ = process_vision_info(
         messages, image_patch_size=16, return_video_kwargs=True, return_video_metadata=True
     )
-    frames, metas = zip(*videos)
+    frames, metas = zip(*videos, strict=True)
     text = proc.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     inputs = proc(
         text=[text],
