@@ -1,10 +1,218 @@
-"""Placeholder: `longvt ask` is built by the agent issue."""
+"""`longvt ask [VIDEO QUESTION]`: run the global-to-local loop on one video and show what the model looked at.
+
+With no VIDEO it runs the embedded demo: the cached 2-minute sample video, a question about one of its scenes,
+and the cached tiny random-weight Qwen2.5-VL, in-process - the machinery (skim, tool calls, crops, limits,
+trace, viewer) without the intelligence. `--model PATH` runs a real checkpoint the same way; `--base-url` talks
+to an OpenAI-compatible server (vLLM / SGLang / hosted) instead.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
+# Real-model defaults (LongVT-scale) and the demo's (seconds on 2 CPU cores); an option given wins over both.
+REAL_DEFAULTS = {"skim_frames": 64, "max_turns": 6, "max_new_tokens": 4096, "max_total_tokens": 16384}
+DEMO_DEFAULTS = {"skim_frames": 16, "max_turns": 3, "max_new_tokens": 48, "max_total_tokens": 144}
+DEMO_LABEL = (
+    "RANDOM-WEIGHT DEMO: a tiny Qwen2.5-VL with random weights, built locally. It shows the machinery "
+    "(skim, tool calls, crops, limits, trace, viewer), not the intelligence; its text is noise. "
+    "Run with --model PATH (e.g. a LongVT-7B checkpoint) or --base-url URL for the real thing."
+)
 
-def ask() -> None:
-    """Not built yet."""
-    raise typer.Exit(code=2)
+
+def demo_question(manifest) -> tuple[str, str]:
+    """A question about the sample video's shortest scene (the one a sparse skim is most likely to miss)."""
+    scene = min(manifest.scenes, key=lambda s: (s.end - s.start, s.index))
+    question = (
+        f"Which coloured shape is shown in the scene that starts at {scene.start:.0f} seconds? "
+        "Answer with its colour and shape."
+    )
+    return question, f"{scene.colour} {scene.shape}"
+
+
+def ask(
+    video: Path | None = typer.Argument(None, help="Video file. Omit for the built-in demo video and question."),
+    question: str | None = typer.Argument(None, help="The question (required with VIDEO)."),
+    model: str | None = typer.Option(
+        None, "--model", help="Checkpoint dir run in-process; with --base-url, the served model name."
+    ),
+    base_url: str | None = typer.Option(
+        None, "--base-url", envvar="LONGVT_POLICY_BASE_URL", help="OpenAI-compatible server, e.g. http://host:8000/v1."
+    ),
+    api_key: str | None = typer.Option(None, "--api-key", envvar="LONGVT_POLICY_API_KEY"),
+    hermes_text: bool = typer.Option(
+        False, "--hermes-text", help="Server without a tool parser: describe the tool in the prompt, parse <tool_call> text."
+    ),
+    device: str | None = typer.Option(None, help="In-process device (cpu, cuda, cuda:1); default: cuda if present."),
+    dtype: str | None = typer.Option(None, help="In-process dtype (float32, bfloat16); default by device."),
+    answer: str | None = typer.Option(
+        None, "--answer", help="Ground truth: scored by the judge if LONGVT_JUDGE_BASE_URL is set, else by rule."
+    ),
+    style: str = typer.Option("tool", help="tool (skim + crop_video), think (no tool), direct (short answer)."),
+    skim_frames: int | None = typer.Option(None, help="Max frames of the whole-video skim [64; demo 16]."),
+    skim_fps: float = typer.Option(1.0, help="Skim sampling rate before the frame cap."),
+    skim_max_pixels: int = typer.Option(224 * 224, help="Max pixels per skim frame."),
+    crop_frames: int = typer.Option(128, help="Max frames per crop."),
+    crop_fps: float = typer.Option(1.0, help="Crop sampling rate."),
+    crop_max_pixels: int = typer.Option(224 * 224, help="Max pixels per crop frame."),
+    max_crops: int = typer.Option(5, help="Max crop_video calls per question."),
+    max_turns: int | None = typer.Option(None, help="Max assistant turns [6; demo 3]."),
+    max_new_tokens: int | None = typer.Option(None, help="Max tokens per turn [4096; demo 48]."),
+    max_total_tokens: int | None = typer.Option(None, help="Max generated tokens over all turns [16384; demo 144]."),
+    temperature: float = typer.Option(0.0),
+    seed: int | None = typer.Option(None),
+    timeout: float = typer.Option(300.0, help="Seconds per server request."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the trace JSON here."),
+    html_out: Path | None = typer.Option(None, "--html", help="Write the HTML trace viewer here."),
+    thumbnails: bool = typer.Option(True, help="Keep small frame thumbnails in the trace (for the viewer)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No live progress; print only the answer."),
+) -> None:
+    """Skim a video, crop the windows that matter, answer - and show what the model looked at."""
+    from rich.console import Console
+
+    from longvt_plugins.core.agent import STYLES, AgentBudgets, run_agent, score_trace
+    from longvt_plugins.core.backends import BackendError, GenerationParams, make_backend
+    from longvt_plugins.core.crop_tool import CropBudget
+    from longvt_plugins.core.video import VideoError, probe
+
+    console = Console(stderr=True, quiet=quiet, soft_wrap=True)
+    out = Console()
+    if style not in STYLES:
+        raise typer.BadParameter(f"style must be one of {', '.join(STYLES)}", param_hint="--style")
+    if video is not None and not question:
+        raise typer.BadParameter("give the QUESTION after VIDEO (or neither, for the demo)", param_hint="QUESTION")
+
+    demo = video is None
+    meta: dict = {}
+    if demo:
+        from longvt_plugins.testing.videos import sample_video
+
+        with console.status("preparing the demo video (built once, then cached)..."):
+            manifest = sample_video()
+        video = Path(manifest.path)
+        question, default_truth = demo_question(manifest)
+        answer = answer if answer is not None else default_truth
+        meta["demo_video"] = True
+    try:
+        probe(video)
+    except VideoError as exc:
+        console.print(f"[red]cannot use {video}: {exc}[/red]")
+        raise typer.Exit(code=2) from None
+
+    random_model = model is None and base_url is None
+    if random_model:
+        from longvt_plugins.testing.tiny_model import tiny_qwen25vl
+
+        with console.status("preparing the tiny random-weight model (built once, then cached)..."):
+            model = str(tiny_qwen25vl())
+        meta["random_weights"] = True
+        console.print(f"[bold yellow]{DEMO_LABEL}[/bold yellow]")
+    elif base_url is None and not Path(model).is_dir():
+        console.print(f"[red]--model {model}: not a checkpoint directory (use --base-url for a served model)[/red]")
+        raise typer.Exit(code=2)
+
+    defaults = DEMO_DEFAULTS if random_model else REAL_DEFAULTS
+    try:
+        budgets = AgentBudgets(
+            skim_fps=skim_fps,
+            skim_max_frames=skim_frames or defaults["skim_frames"],
+            skim_max_pixels=skim_max_pixels,
+            crop=CropBudget(fps=crop_fps, max_frames=crop_frames, max_pixels=crop_max_pixels, max_calls=max_crops),
+            max_turns=max_turns or defaults["max_turns"],
+            max_new_tokens=max_new_tokens or defaults["max_new_tokens"],
+            max_total_tokens=max_total_tokens or defaults["max_total_tokens"],
+        )
+        budgets.validate()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+    try:
+        with console.status(f"loading {'server ' + base_url if base_url else model}..."):
+            backend = make_backend(
+                model=model, base_url=base_url, api_key=api_key, device=device, dtype=dtype, timeout=timeout,
+                native_tools=not hermes_text,
+            )
+    except BackendError as exc:
+        console.print(f"[red]cannot start the model: {exc}[/red]")
+        raise typer.Exit(code=2) from None
+
+    console.print(f"[bold]Question:[/bold] {question}")
+    trace = run_agent(
+        video,
+        question,
+        backend,
+        budgets,
+        style=style,
+        params=GenerationParams(temperature=temperature, seed=seed, timeout=timeout),
+        ground_truth=answer,
+        thumbnails=thumbnails,
+        on_event=_progress(console),
+        meta=meta,
+    )
+    if answer is not None and trace.stop_reason not in ("backend_error", "video_error"):
+        score_trace(trace)
+
+    if json_out:
+        trace.save(json_out)
+        console.print(f"trace: {json_out}")
+    if html_out:
+        from longvt_plugins.viewer import write_html
+
+        write_html([trace], html_out, title="LongVT demo trace" if random_model else None)
+        console.print(f"viewer: {html_out}")
+    _summary(console, trace)
+    out.print(trace.final_answer if trace.final_answer is not None else "", markup=False, highlight=False)
+    if trace.stop_reason in ("backend_error", "video_error"):
+        raise typer.Exit(code=1)
+
+
+def _progress(console):
+    from longvt_plugins.core.agent import AgentEvent
+
+    def on_event(event: AgentEvent) -> None:
+        d = event.data
+        if event.kind == "skim":
+            console.print(f"skim: {d['frames']} frames of a {d['duration']:.1f}s video ({d['elapsed_s']:.2f}s)")
+        elif event.kind == "turn":
+            r = d["record"]
+            calls = ", ".join(f"{c['name']}({_args(c['arguments'])})" for c in r.tool_calls) or "no tool call"
+            console.print(
+                f"turn {r.index}: {r.completion_tokens} tokens in {r.generate_s:.2f}s "
+                f"[{r.finish_reason}] -> {calls}",
+                markup=False,
+            )
+            for err in r.tool_call_errors:
+                console.print(f"  malformed call: {err}", markup=False, style="yellow")
+        elif event.kind == "crop":
+            c = d["crop"]
+            if c.ok:
+                console.print(f"  crop #{c.index}: {c.start:.1f}s-{c.end:.1f}s -> {len(c.timestamps)} frames")
+            else:
+                console.print(f"  crop #{c.index} refused: {c.error}", markup=False, style="yellow")
+
+    return on_event
+
+
+def _args(arguments: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in arguments.items())
+
+
+def _summary(console, trace) -> None:
+    from rich.table import Table
+
+    table = Table(show_header=False, box=None)
+    table.add_row("stop", trace.stop_reason + (f" ({trace.error})" if trace.error else ""))
+    table.add_row("answer", str(trace.final_answer))
+    if trace.ground_truth is not None:
+        table.add_row("truth", trace.ground_truth)
+    if trace.score:
+        table.add_row("score", f"{trace.score['score']} ({trace.score['method']})")
+    usage = trace.usage
+    table.add_row(
+        "cost",
+        f"{len(trace.turns)} turns, {len(trace.crops)} crops, {trace.frames_seen} frames, "
+        f"{usage['prompt_tokens']}+{usage['completion_tokens']} tokens, {trace.timings.get('total_s', 0):.1f}s",
+    )
+    console.print(table)

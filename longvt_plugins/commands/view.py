@@ -1,10 +1,43 @@
-"""Placeholder: `longvt view` is built by the agent issue."""
+"""`longvt view INPUT`: one self-contained HTML page for a trace, an eval run's samples, or a verl rollout dump."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
-def view() -> None:
-    """Not built yet."""
-    raise typer.Exit(code=2)
+def view(
+    source: Path = typer.Argument(
+        ..., help="A trace .json, a .jsonl of traces or lmms-eval samples, or a verl rollout dump (file or dir)."
+    ),
+    output: Path | None = typer.Option(None, "--output", "-o", help="HTML file to write [SOURCE with .html]."),
+    title: str | None = typer.Option(None, help="Page title."),
+    thumbnails: bool = typer.Option(True, help="Embed the frame thumbnails stored in the traces."),
+) -> None:
+    """Render traces as HTML: timeline of skim frames and crop windows, turns, frames, answer and score."""
+    from rich.console import Console
+
+    from longvt_plugins.core.trace import TraceFormatError
+    from longvt_plugins.viewer import load_traces, write_html
+
+    console = Console(stderr=True, soft_wrap=True)
+    try:
+        report = load_traces(source)
+    except (FileNotFoundError, TraceFormatError, UnicodeDecodeError) as exc:
+        console.print(f"[red]cannot read {source}: {exc}[/red]")
+        raise typer.Exit(code=2) from None
+    for line in report.skipped[:20]:
+        console.print(f"skipped {line}", markup=False, style="yellow")
+    if len(report.skipped) > 20:
+        console.print(f"... and {len(report.skipped) - 20} more skipped", style="yellow")
+    if not report.traces:
+        console.print(f"[red]no traces found in {source}[/red]")
+        raise typer.Exit(code=2)
+    if not thumbnails:
+        for t in report.traces:
+            t.thumbnails = {}
+    if output is None:
+        output = source.with_suffix(".html") if source.is_file() else source / "index.html"
+    write_html(report.traces, output, title=title)
+    console.print(f"{len(report.traces)} trace(s) -> {output}")

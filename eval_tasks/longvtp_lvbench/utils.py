@@ -1,0 +1,40 @@
+"""LVBench: multiple-choice questions on hour-long videos (fields: video_path, question, answer, options?)."""
+
+import re
+
+from longvt_plugins.lmms_eval.results import protocol_card  # noqa: F401  (the `protocol` metric's aggregation)
+from longvt_plugins.lmms_eval.tasklib import Benchmark, as_str, options_block
+
+_INLINE_OPTION = re.compile(r"^\(([A-Z])\)", re.MULTILINE)
+
+
+def _question(doc, kwargs):
+    # The released annotations carry the options inside the question ("(A) ...\n(B) ..."); some copies add a
+    # separate `options` list.
+    question = as_str(doc["question"])
+    options = doc.get("options")
+    return f"{question}\n{options_block(options)}" if options else question
+
+
+def _options(doc):
+    if doc.get("options"):
+        return "".join(chr(ord("A") + i) for i in range(len(doc["options"])))
+    letters = _INLINE_OPTION.findall(as_str(doc["question"]))
+    return "".join(letters) or "ABCD"
+
+
+BENCH = Benchmark(
+    "lvbench",
+    video=lambda doc: doc["video_path"],
+    question=_question,
+    target=lambda doc: doc["answer"],
+    options=_options,
+)
+
+doc_to_visual = BENCH.doc_to_visual
+doc_to_text = BENCH.doc_to_text
+doc_to_messages = BENCH.doc_to_messages
+doc_to_target = BENCH.doc_to_target
+process_non_think = BENCH.process_non_think
+process_think = BENCH.process_think
+process_tool = BENCH.process_tool

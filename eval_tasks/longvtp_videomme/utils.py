@@ -1,0 +1,60 @@
+"""Video-MME with subtitles: multiple choice A-D (fields: videoID, question, options, answer)."""
+
+from longvt_plugins.lmms_eval.results import protocol_card  # noqa: F401  (the `protocol` metric's aggregation)
+from longvt_plugins.lmms_eval.tasklib import (
+    Benchmark,
+    as_str,
+    options_block,
+    parse_srt,
+    subtitles_at,
+    video_root,
+)
+
+CACHE = "videomme"
+
+
+def _subtitles(doc, samples: int) -> str:
+    path = video_root(CACHE) / "subtitle" / f"{doc['videoID']}.srt"
+    if not path.is_file():
+        return "No subtitles available."
+    cues = parse_srt(path.read_text(encoding="utf-8", errors="replace"))
+    duration = 0.0
+    try:
+        from longvt_plugins.core.video import probe
+
+        duration = probe(BENCH.video_path(doc)).duration
+    except Exception:  # no video or unreadable: sample over the subtitles' own span instead
+        duration = 0.0
+    lines = subtitles_at(cues, duration, samples)
+    return "\n".join(lines) if lines else "No subtitles available."
+
+
+def _question(doc, kwargs):
+    question = f"{as_str(doc['question'])}\n{options_block(doc.get('options'))}"
+    # Subtitles go into the prompt only (kwargs come from the task YAML); the judge sees the bare question.
+    samples = kwargs.get("subtitle_samples")
+    if samples is None:
+        return question
+    return (
+        f"This video's subtitles are listed below:\n{_subtitles(doc, int(samples))}\n"
+        "Select the best answer to the following multiple-choice question based on the video and the subtitles.\n"
+        f"{question}"
+    )
+
+
+BENCH = Benchmark(
+    CACHE,
+    video=lambda doc: f"data/{doc['videoID']}.mp4",
+    video_alternatives=(".MP4", ".mkv"),
+    question=_question,
+    target=lambda doc: doc["answer"],
+    options=lambda doc: "".join(chr(ord("A") + i) for i in range(len(doc.get("options") or "ABCD"))),
+)
+
+doc_to_visual = BENCH.doc_to_visual
+doc_to_text = BENCH.doc_to_text
+doc_to_messages = BENCH.doc_to_messages
+doc_to_target = BENCH.doc_to_target
+process_non_think = BENCH.process_non_think
+process_think = BENCH.process_think
+process_tool = BENCH.process_tool

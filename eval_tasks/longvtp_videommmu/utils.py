@@ -1,0 +1,75 @@
+"""VideoMMMU (adaptation / comprehension / perception): lecture videos; mostly multiple choice, some open questions
+in adaptation (fields: id, question, options, answer, question_type)."""
+
+from longvt_plugins.lmms_eval.results import protocol_card  # noqa: F401  (the `protocol` metric's aggregation)
+from longvt_plugins.lmms_eval.tasklib import Benchmark, as_str, options_block
+
+# Videos are stored per discipline: <root>/video_mmmu/<Discipline>/<id>.mp4, where the subject is the middle of
+# the id ("validation_Art_Theory_12" -> "Art_Theory").
+DISCIPLINES = {
+    "Art": ("Art", "Art_Theory", "Design", "Music"),
+    "Science": ("Biology", "Chemistry", "Geography", "Math", "Physics"),
+    "Humanities": ("History", "Literature", "Sociology", "Psychology"),
+    "Engineering": (
+        "Agriculture",
+        "Architecture_and_Engineering",
+        "Computer_Science",
+        "Electronics",
+        "Energy_and_Power",
+        "Materials",
+        "Mechanical_Engineering",
+    ),
+    "Medicine": (
+        "Basic_Medical_Science",
+        "Clinical_Medicine",
+        "Diagnostics_and_Laboratory_Medicine",
+        "Pharmacy",
+        "Public_Health",
+    ),
+    "Business": ("Accounting", "Economics", "Finance", "Manage", "Marketing"),
+}
+_SUBJECT_TO_DISCIPLINE = {s: d for d, subjects in DISCIPLINES.items() for s in subjects}
+
+
+def _video(doc):
+    doc_id = as_str(doc["id"])
+    if doc.get("video_path"):  # local copies may give the file directly
+        return doc["video_path"]
+    subject = "_".join(doc_id.split("_")[1:-1])
+    discipline = _SUBJECT_TO_DISCIPLINE.get(subject)
+    if discipline is None:
+        raise ValueError(f"VideoMMMU doc {doc_id!r}: unknown subject {subject!r}")
+    return f"{discipline}/{doc_id}.mp4"
+
+
+def _is_mcq(doc):
+    return as_str(doc.get("question_type") or "multiple-choice") == "multiple-choice" and bool(
+        doc.get("options")
+    )
+
+
+def _question(doc, kwargs):
+    text = as_str(doc["question"])
+    if _is_mcq(doc):
+        text = f"{text}\n{options_block(doc['options'])}"
+    extra = kwargs.get("post_question_prompt")
+    return f"{text}\n{extra}" if extra else text
+
+
+BENCH = Benchmark(
+    "video_mmmu",
+    video=_video,
+    question=_question,
+    target=lambda doc: doc["answer"],
+    options=lambda doc: (
+        "".join(chr(ord("A") + i) for i in range(len(doc["options"]))) if _is_mcq(doc) else None
+    ),
+)
+
+doc_to_visual = BENCH.doc_to_visual
+doc_to_text = BENCH.doc_to_text
+doc_to_messages = BENCH.doc_to_messages
+doc_to_target = BENCH.doc_to_target
+process_non_think = BENCH.process_non_think
+process_think = BENCH.process_think
+process_tool = BENCH.process_tool

@@ -1,0 +1,19 @@
+"""VideoSIAH-Eval: open-ended questions about one segment of a long video (fields: video_path, question, answer)."""
+
+from longvt_plugins.lmms_eval.results import protocol_card  # noqa: F401  (the `protocol` metric's aggregation)
+from longvt_plugins.lmms_eval.tasklib import Benchmark, as_str
+
+BENCH = Benchmark(
+    "longvt_benchmark",  # = dataset_kwargs.cache_dir in _default_template_yaml
+    video=lambda doc: doc["video_path"],
+    question=lambda doc, kwargs: as_str(doc["question"]),
+    target=lambda doc: doc["answer"],
+)
+
+doc_to_visual = BENCH.doc_to_visual
+doc_to_text = BENCH.doc_to_text
+doc_to_messages = BENCH.doc_to_messages
+doc_to_target = BENCH.doc_to_target
+process_non_think = BENCH.process_non_think
+process_think = BENCH.process_think
+process_tool = BENCH.process_tool

@@ -1,0 +1,172 @@
+"""Turn a checked row into template messages plus the pixels and token counts of its images and videos.
+
+Videos (whole or sub-clip) are sampled by `core.video` (qwen_vl_utils' frame-count and resize rules, the same ones
+the verl rollout and the eval client apply). A replayed tool turn is re-made by running the real crop tool on the
+arguments the assistant wrote, so SFT shows the model exactly what the tool returns at RL / eval time: each frame
+as an image preceded by its timestamp text, then the tool's summary text.
+
+`measure()` gives the exact token count of every image / video without decoding a video: frame count and size come
+from the probe and qwen_vl_utils' plan, and the token count from the HF processor's own patch-count functions.
+(Replayed crops are run, since the tool's text is part of the sample.)
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from longvt_plugins.lmms_engine.rows import BadRow, CropReplay, ImageRef, TraceRow, VideoRef
+
+# lmms-engine's own defaults for a video_url (min_frames=1 rounds up to 2 frames); a row's part may override them.
+VIDEO_DEFAULTS = {"fps": 1.0, "min_frames": 1, "max_frames": 768, "min_pixels": 3136, "max_pixels": 768 * 28 * 28}
+
+
+@dataclass
+class Materialized:
+    messages: list[dict[str, Any]]  # template input: every media part is {"type": "image"} / {"type": "video"}
+    images: list[Image.Image] = field(default_factory=list)
+    videos: list[np.ndarray] = field(default_factory=list)  # T x H x W x 3 uint8, already resized
+    video_fps: list[float] = field(default_factory=list)  # per video: the sample fps (-> second_per_grid_ts)
+
+
+class MediaLoader:
+    def __init__(
+        self,
+        data_folder: str | None = None,
+        video_defaults: dict[str, Any] | None = None,
+        crop_budget: dict[str, Any] | None = None,
+    ):
+        self.data_folder = data_folder or None
+        self.video_defaults = {**VIDEO_DEFAULTS, **(video_defaults or {})}
+        self.crop_budget = dict(crop_budget or {})
+
+    # ------------------------------------------------------------------------------------------------ paths
+    def path(self, url: str, rid: str) -> str:
+        p = url[7:] if url.startswith("file://") else url
+        if self.data_folder and not os.path.isabs(p):
+            p = os.path.join(self.data_folder, p)
+        if not os.path.isfile(p):
+            raise BadRow(rid, f"missing media file {p}")
+        return p
+
+    def _image(self, ref: ImageRef, rid: str) -> Image.Image:
+        if ref.url.startswith("data:"):
+            try:
+                raw = base64.b64decode(ref.url.split(",", 1)[1])
+                return Image.open(io.BytesIO(raw)).convert("RGB")
+            except Exception as e:
+                raise BadRow(rid, f"undecodable data: URL image ({e})") from None
+        try:
+            return Image.open(self.path(ref.url, rid)).convert("RGB")
+        except BadRow:
+            raise
+        except Exception as e:
+            raise BadRow(rid, f"unreadable image {ref.url} ({e})") from None
+
+    def _video_settings(self, ref: VideoRef) -> dict[str, Any]:
+        return {**self.video_defaults, **ref.options}
+
+    def _crop(self, ref: CropReplay, rid: str):
+        from longvt_plugins.core.crop_tool import CropBudget, CropVideoTool
+
+        tool = CropVideoTool(self.path(ref.video, rid), budget=CropBudget(**self.crop_budget))
+        return tool.execute(dict(ref.arguments))
+
+    # ------------------------------------------------------------------------------------------------ load
+    def load(self, row: TraceRow) -> Materialized:
+        from longvt_plugins.core.video import VideoError, sample_window
+
+        out = Materialized(messages=[])
+        for msg in row.messages:
+            if msg["role"] == "tool" and msg.get("content") is None:
+                result = self._crop(row.media[msg["ref"]], row.row_id)
+                parts = []
+                for p in result.content_parts():
+                    if p["type"] == "image":
+                        out.images.append(p["image"])
+                        parts.append({"type": "image"})
+                    else:
+                        parts.append({"type": "text", "text": p["text"]})
+                out.messages.append({"role": "tool", "content": parts})
+                continue
+            parts = []
+            for p in msg["content"]:
+                if p["type"] == "image":
+                    out.images.append(self._image(row.media[p["ref"]], row.row_id))
+                elif p["type"] == "video":
+                    ref = row.media[p["ref"]]
+                    s = self._video_settings(ref)
+                    try:
+                        got = sample_window(
+                            self.path(ref.url, row.row_id),
+                            ref.start,
+                            ref.end,
+                            fps=float(s["fps"]),
+                            min_frames=int(s["min_frames"]),
+                            max_frames=int(s["max_frames"]),
+                            min_pixels=int(s["min_pixels"]),
+                            max_pixels=int(s["max_pixels"]),
+                            total_pixels=s.get("total_pixels"),
+                        )
+                    except VideoError as e:
+                        raise BadRow(row.row_id, f"video {ref.url}: {e}") from None
+                    out.videos.append(np.stack(got.frames))
+                    out.video_fps.append(float(got.sample_fps))
+                parts.append({k: v for k, v in p.items() if k != "ref"})
+            out.messages.append({**msg, "content": parts})
+        return out
+
+    # ------------------------------------------------------------------------------------------------ measure
+    def measure(self, row: TraceRow, processor) -> tuple[list[dict[str, Any]], list[int], list[int]]:
+        """(template messages, image token counts, video token counts) without decoding any video."""
+        from longvt_plugins.core.video import VideoError, _target_size, plan_window, probe
+
+        merge = processor.image_processor.merge_size**2
+        vmerge = processor.video_processor.merge_size**2
+        messages, img, vid = [], [], []
+        for msg in row.messages:
+            if msg["role"] == "tool" and msg.get("content") is None:
+                result = self._crop(row.media[msg["ref"]], row.row_id)
+                parts = []
+                for p in result.content_parts():
+                    if p["type"] == "image":
+                        w, h = p["image"].size
+                        img.append(processor.image_processor.get_number_of_image_patches(h, w, {}) // merge)
+                        parts.append({"type": "image"})
+                    else:
+                        parts.append({"type": "text", "text": p["text"]})
+                messages.append({"role": "tool", "content": parts})
+                continue
+            for p in msg["content"]:
+                if p["type"] == "image":
+                    ref = row.media[p["ref"]]
+                    if ref.url.startswith("data:"):
+                        w, h = self._image(ref, row.row_id).size
+                    else:
+                        with Image.open(self.path(ref.url, row.row_id)) as im:
+                            w, h = im.size
+                    img.append(processor.image_processor.get_number_of_image_patches(h, w, {}) // merge)
+                elif p["type"] == "video":
+                    ref = row.media[p["ref"]]
+                    s = self._video_settings(ref)
+                    try:
+                        info = probe(self.path(ref.url, row.row_id))
+                        idx, _ = plan_window(
+                            info, ref.start, ref.end, fps=float(s["fps"]), min_frames=int(s["min_frames"]),
+                            max_frames=int(s["max_frames"]),
+                        )  # fmt: skip
+                        h, w = _target_size(
+                            info.height, info.width, len(idx), int(s["min_pixels"]), int(s["max_pixels"]),
+                            s.get("total_pixels"), processor.video_processor.patch_size,
+                        )  # fmt: skip
+                    except VideoError as e:
+                        raise BadRow(row.row_id, f"video {ref.url}: {e}") from None
+                    vid.append(processor.video_processor.get_num_of_video_patches(len(idx), h, w, {}) // vmerge)
+            messages.append({**msg, "content": [{k: v for k, v in p.items() if k != "ref"} for p in msg["content"]]})
+        return messages, img, vid

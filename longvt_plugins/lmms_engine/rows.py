@@ -1,0 +1,214 @@
+"""Read one SFT/RFT trace row (our schema, LongVT's released rows, or lmms-engine's own) into a checked form.
+
+Nothing here decodes media or imports a host framework: this is the cheap validation that runs before any
+video is opened, so a malformed row is reported with its id and never costs a decode (or a crash mid-epoch).
+The schema is documented in data/schemas/sft_trace.md.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+ROLES = ("system", "user", "assistant", "tool")
+# Keys of a video part that are sampling settings for that one video (anything else is ignored).
+VIDEO_OPTION_KEYS = ("fps", "min_frames", "max_frames", "min_pixels", "max_pixels", "total_pixels")
+
+
+class BadRow(ValueError):
+    """A row that cannot become a training sample. `row_id` says which one; the message says why."""
+
+    def __init__(self, row_id: str, reason: str):
+        super().__init__(f"row {row_id}: {reason}")
+        self.row_id = row_id
+        self.reason = reason
+
+
+@dataclass
+class ImageRef:
+    url: str  # a path (joined with the dataset's data_folder) or a data: URL
+
+
+@dataclass
+class VideoRef:
+    url: str
+    start: float | None = None  # a sub-clip: seconds into the video
+    end: float | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # per-video sampling settings (VIDEO_OPTION_KEYS)
+
+
+@dataclass
+class CropReplay:
+    """A tool turn whose frames are re-made by running the crop tool on the call the assistant made."""
+
+    video: str
+    arguments: dict[str, Any]
+
+
+@dataclass
+class TraceRow:
+    row_id: str
+    # Messages in the chat template's input form. Media parts are placeholders {"type": "image"|"video", "ref": i}
+    # indexing `media`; a replayed tool turn has content None until the crop tool has been run.
+    messages: list[dict[str, Any]]
+    media: list[ImageRef | VideoRef | CropReplay]
+    tools: list[dict[str, Any]] | None = None
+
+    @property
+    def videos(self) -> list[str]:
+        return [m.url for m in self.media if isinstance(m, VideoRef)]
+
+
+def row_id_of(row: dict[str, Any], fallback: str) -> str:
+    rid = row.get("id") if isinstance(row, dict) else None
+    return str(rid) if rid not in (None, "") else fallback
+
+
+def _loads(value: Any, what: str, rid: str) -> Any:
+    if isinstance(value, str | bytes):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as e:
+            raise BadRow(rid, f"{what} is not valid JSON ({e.msg} at char {e.pos})") from None
+    return value
+
+
+def _clean(d: Any) -> Any:
+    """Drop the None fields Arrow adds when rows with different part shapes share one struct column."""
+    if isinstance(d, dict):
+        return {k: _clean(v) for k, v in d.items() if v is not None}
+    if isinstance(d, list):
+        return [_clean(v) for v in d]
+    return d
+
+
+def _parse_arguments(raw: Any, rid: str, where: str) -> dict[str, Any]:
+    args = raw
+    if isinstance(raw, str):
+        try:
+            args = json.loads(raw) if raw.strip() else {}
+        except json.JSONDecodeError as e:
+            raise BadRow(rid, f"{where}: tool-call arguments are not valid JSON ({e.msg})") from None
+    if not isinstance(args, dict):
+        raise BadRow(rid, f"{where}: tool-call arguments must be a JSON object, got {type(args).__name__}")
+    return args
+
+
+def _structured_calls(msg: dict[str, Any], rid: str, where: str) -> list[dict[str, Any]]:
+    calls = []
+    for j, call in enumerate(msg.get("tool_calls") or []):
+        fn = call.get("function", call) if isinstance(call, dict) else None
+        if not isinstance(fn, dict) or not fn.get("name"):
+            raise BadRow(rid, f"{where}: tool_calls[{j}] has no function name")
+        args = _parse_arguments(fn.get("arguments", {}), rid, f"{where} tool_calls[{j}]")
+        calls.append({"type": "function", "function": {"name": fn["name"], "arguments": args}})
+    return calls
+
+
+def _inline_calls(text: str, rid: str, where: str) -> list[dict[str, Any]]:
+    """Hermes <tool_call> blocks written inline in assistant text (LongVT's released rows do this)."""
+    if "<tool_call>" not in text:
+        return []
+    from longvt_plugins.core.toolcall import parse_tool_calls
+
+    parsed = parse_tool_calls(text)
+    if parsed.errors:
+        raise BadRow(rid, f"{where}: malformed <tool_call>: {parsed.errors[0]}")
+    return [{"type": "function", "function": {"name": c.name, "arguments": dict(c.arguments)}} for c in parsed.calls]
+
+
+def _part(p: Any, rid: str, where: str, media: list, role: str) -> dict[str, Any]:
+    if isinstance(p, str):
+        return {"type": "text", "text": p}
+    if not isinstance(p, dict):
+        raise BadRow(rid, f"{where}: a content part must be an object or a string, got {type(p).__name__}")
+    kind = p.get("type") or next((k for k in ("text", "image_url", "image", "video_url", "video") if k in p), None)
+    if kind == "text":
+        if not isinstance(p.get("text"), str):
+            raise BadRow(rid, f"{where}: text part without a string 'text'")
+        return {"type": "text", "text": p["text"]}
+    if kind in ("image_url", "image"):
+        src = p.get(kind)
+        url = src.get("url") if isinstance(src, dict) else src
+        if not isinstance(url, str) or not url:
+            raise BadRow(rid, f"{where}: image part without a url")
+        media.append(ImageRef(url))
+        return {"type": "image", "ref": len(media) - 1}
+    if kind in ("video_url", "video"):
+        src = p.get(kind)
+        spec = dict(src) if isinstance(src, dict) else {"url": src}
+        url = spec.get("url") or spec.get("video")
+        if not isinstance(url, str) or not url:
+            raise BadRow(rid, f"{where}: video part without a url")
+        start, end = spec.get("video_start"), spec.get("video_end")
+        for name, v in (("video_start", start), ("video_end", end)):
+            if v is not None and not isinstance(v, int | float):
+                raise BadRow(rid, f"{where}: {name} must be a number, got {v!r}")
+        if start is not None and end is not None and end <= start:
+            raise BadRow(rid, f"{where}: video_end ({end}) must be greater than video_start ({start})")
+        opts = {k: spec[k] for k in VIDEO_OPTION_KEYS if spec.get(k) is not None}
+        media.append(VideoRef(url, start, end, opts))
+        return {"type": "video", "ref": len(media) - 1}
+    raise BadRow(rid, f"{where}: unknown content part type {kind!r} in a {role} turn")
+
+
+def parse_row(row: dict[str, Any], row_id: str) -> TraceRow:
+    """Check one row and bring it to the template's input form. Raises BadRow with the reason."""
+    if not isinstance(row, dict):
+        raise BadRow(row_id, f"a row must be an object, got {type(row).__name__}")
+    messages = _clean(_loads(row.get("messages"), "messages", row_id))
+    if not isinstance(messages, list) or not messages:
+        raise BadRow(row_id, "empty conversation (no messages)")
+    tools = _clean(_loads(row.get("tools"), "tools", row_id)) or None
+    if tools is not None and not isinstance(tools, list):
+        raise BadRow(row_id, "tools must be a list of function schemas")
+
+    media: list[ImageRef | VideoRef | CropReplay] = []
+    out: list[dict[str, Any]] = []
+    pending_calls: list[dict[str, Any]] = []  # calls of the last assistant turn not yet answered by a tool turn
+    for i, msg in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(msg, dict):
+            raise BadRow(row_id, f"{where} is not an object")
+        role = msg.get("role")
+        if role not in ROLES:
+            raise BadRow(row_id, f"{where}: unknown role {role!r} (expected one of {', '.join(ROLES)})")
+        content = msg.get("content")
+        if role == "tool" and msg.get("replay"):
+            if not pending_calls:
+                raise BadRow(row_id, f"{where}: a replayed tool turn needs a preceding assistant tool call")
+            call = pending_calls.pop(0)["function"]
+            video = msg.get("video") or row.get("video") or next(iter(_videos(media)), None)
+            if not video:
+                raise BadRow(row_id, f"{where}: nothing to replay the crop on (no video in the row)")
+            media.append(CropReplay(video, dict(call["arguments"])))
+            out.append({"role": "tool", "content": None, "ref": len(media) - 1})
+            continue
+        if content is None:
+            content = []
+        if isinstance(content, str):
+            content = [{"type": "text", "text": content}]
+        if not isinstance(content, list):
+            raise BadRow(row_id, f"{where}: content must be a string or a list of parts")
+        parts = [_part(p, row_id, f"{where}.content[{j}]", media, role) for j, p in enumerate(content)]
+        new = {"role": role, "content": parts}
+        if role == "assistant":
+            if any(p["type"] != "text" for p in parts):
+                raise BadRow(row_id, f"{where}: an assistant turn may only hold text")
+            calls = _structured_calls(msg, row_id, where)
+            inline = _inline_calls("".join(p["text"] for p in parts), row_id, where)
+            if calls:
+                new["tool_calls"] = calls
+            pending_calls = calls + inline
+        elif role == "tool":
+            if pending_calls:
+                pending_calls.pop(0)
+        out.append(new)
+    if not any(m["role"] == "assistant" for m in out):
+        raise BadRow(row_id, "no assistant turn: nothing to train on")
+    return TraceRow(row_id, out, media, tools)
+
+
+def _videos(media: list) -> list[str]:
+    return [m.url for m in media if isinstance(m, VideoRef)]

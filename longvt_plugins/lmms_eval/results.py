@@ -1,0 +1,71 @@
+"""`process_results` and the `protocol` aggregation shared by every task folder in `eval_tasks/`.
+
+Returned per sample: acc, format, judge_fallback, failed, tool_calls (aggregated: means), protocol (aggregated:
+the run's protocol card), and `longvt` - the per-sample log (turns, crop windows, frames, tokens, time, how it
+was scored). lmms-eval aggregates only the metrics its YAML lists and writes every key into the samples JSONL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from longvt_plugins.core.answer import count_tool_calls
+from longvt_plugins.lmms_eval import traces
+from longvt_plugins.lmms_eval.protocol import aggregate_cards
+from longvt_plugins.lmms_eval.scoring import judge_identity, score_response
+from longvt_plugins.lmms_eval.tasklib import doc_key
+
+# What lmms-eval's own API models put in the response when a request finally failed.
+_UPSTREAM_FAILURE = "[LMMS_EVAL_REQUEST_FAILED"
+
+
+def process(
+    doc: dict,
+    results: list[Any],
+    *,
+    style: str,
+    question: str,
+    ground_truth: str,
+    options: str | None = None,
+) -> dict[str, Any]:
+    response = results[0] if results else ""
+    if not isinstance(response, str):
+        response = "" if response is None else str(response)
+    record = traces.take(style, doc_key(doc))
+    failed = bool(record and record.get("failed")) or response.startswith(_UPSTREAM_FAILURE)
+    score = score_response(
+        response, style=style, question=question, ground_truth=ground_truth, options=options, failed=failed
+    )
+    log: dict[str, Any] = dict(record.get("log") or {}) if record else {"model": "not a longvt model"}
+    log["scoring"] = {
+        "method": score.method,
+        "answer": score.answer,
+        "ground_truth": ground_truth,
+        "judge_fallback": score.fallback,
+        "reason": score.reason,
+    }
+    if failed:
+        log["failure"] = (record or {}).get("reason") or response[:500]
+    card = None
+    if record and record.get("protocol"):
+        card = dict(record["protocol"])
+        card["judge"] = judge_identity()
+        from longvt_plugins.lmms_eval.protocol import card_id
+
+        card["id"] = card_id(card)
+        log["protocol_id"] = card["id"]
+    tool_calls = log.get("tool_calls") if record else count_tool_calls(response)
+    return {
+        "acc": score.acc,
+        "format": score.format,
+        "judge_fallback": 1.0 if score.fallback else 0.0,
+        "failed": 1.0 if failed else 0.0,
+        "tool_calls": float(tool_calls or 0),
+        "protocol": card,
+        "longvt": log,
+    }
+
+
+def protocol_card(items: list[Any]) -> str:
+    """The `protocol` metric's aggregation: the id of the card every sample was produced under."""
+    return aggregate_cards(items)

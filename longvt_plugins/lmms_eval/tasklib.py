@@ -1,0 +1,260 @@
+"""What our lmms-eval task folders share: where videos are, how a doc becomes chat messages, how it is scored.
+
+Each `eval_tasks/<benchmark>/utils.py` is a few lines that name its fields and call into here, so the four
+benchmarks cannot drift apart in prompt style, video lookup or scoring (upstream copies these per task).
+
+Styles (the `style` kwarg, set per task YAML in `lmms_eval_specific_kwargs`):
+  non_think  the question and a "answer directly" instruction; no system prompt, no tools.
+  think      a system prompt asking for <think>...</think><answer>...</answer>; no tools.
+  tool       the question and the tool-use format instruction; the task also offers crop_video to our models
+             through `generation_kwargs.longvt_tools` (other models ignore the key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+STYLES = ("non_think", "think", "tool")
+
+# The prompt texts live in the task YAMLs (lmms_eval_specific_kwargs.default), so they are recorded in every
+# results file under `configs` and can be overridden per model; these are only the fallbacks.
+DEFAULT_PROMPTS = {
+    "think_system_prompt": (
+        "You are a helpful assistant. When the user asks a question, first reason about it inside "
+        "<think>...</think>, then give the final answer inside <answer>...</answer>."
+    ),
+    "tool_post_prompt": (
+        "Think first, call crop_video if you need a closer look at a time window, then answer. Format strictly "
+        "as: <think>...</think> <tool_call>...</tool_call> (if tools are needed) <answer>...</answer>."
+    ),
+    "non_think_post_prompt": "Answer the question directly with a short answer or phrase.",
+    "mcq_non_think_post_prompt": "Answer with the option's letter from the given choices directly.",
+}
+
+
+class VideoMissing(FileNotFoundError):
+    """The doc's video is not where the task looked; the message says where, and how to point elsewhere."""
+
+
+# ------------------------------------------------------------------------------------------ video lookup
+def video_root(cache_name: str) -> Path:
+    """Where a benchmark's videos live: $LONGVT_EVAL_VIDEO_ROOT/<cache_name>, else $HF_HOME/<cache_name>.
+
+    `<cache_name>` is the task's `dataset_kwargs.cache_dir`, i.e. where lmms-eval unpacks the video archives;
+    the names match the upstream tasks', so an existing lmms-eval cache is reused as is.
+    """
+    base = os.environ.get("LONGVT_EVAL_VIDEO_ROOT") or os.environ.get("HF_HOME") or "~/.cache/huggingface"
+    return Path(os.path.expanduser(base)) / cache_name
+
+
+def resolve_video(relative: str, cache_name: str, *, alternatives: tuple[str, ...] = ()) -> str:
+    """The absolute path of one video: an absolute path in the doc wins (local datasets), else the root's file.
+
+    `alternatives` are other suffixes to try (".MP4", ".mkv") because some benchmarks mix containers.
+    """
+    candidates = [Path(relative)] if os.path.isabs(relative) else [video_root(cache_name) / relative]
+    base = candidates[0]
+    for suffix in alternatives:
+        candidates.append(base.with_suffix(suffix))
+    for path in candidates:
+        if path.is_file():
+            return str(path)
+    raise VideoMissing(
+        f"video for this doc not found: {base} (set LONGVT_EVAL_VIDEO_ROOT to the folder that holds "
+        f"'{cache_name}/', or let lmms-eval download the benchmark into $HF_HOME/{cache_name})"
+    )
+
+
+# ------------------------------------------------------------------------------------------ prompts
+def options_block(options: list[str] | None) -> str:
+    """Options as "A. text" lines; options that already start with their letter are kept as they are."""
+    if not options:
+        return ""
+    lines = []
+    for i, option in enumerate(options):
+        letter = chr(ord("A") + i)
+        text = str(option).strip()
+        if re.match(rf"^\(?{letter}[.):]\s", text):
+            lines.append(text)
+        else:
+            lines.append(f"{letter}. {text}")
+    return "\n".join(lines)
+
+
+def _kw(kwargs: dict | None, key: str) -> str:
+    kwargs = kwargs or {}
+    value = kwargs.get(key)
+    return DEFAULT_PROMPTS.get(key, "") if value is None else str(value)
+
+
+def style_of(kwargs: dict | None) -> str:
+    style = (kwargs or {}).get("style", "non_think")
+    if style not in STYLES:
+        raise ValueError(f"unknown task style {style!r}; expected one of {STYLES}")
+    return style
+
+
+def _parts(question: str, kwargs: dict | None, *, multiple_choice: bool) -> tuple[str, str, str]:
+    """(system prompt, question with its pre-prompt, style instruction) of one doc."""
+    style = style_of(kwargs)
+    text = f"{_kw(kwargs, 'pre_prompt')}{question}".strip()
+    if style == "non_think":
+        post = _kw(kwargs, "mcq_non_think_post_prompt" if multiple_choice else "non_think_post_prompt")
+    elif style == "tool":
+        post = _kw(kwargs, "tool_post_prompt")
+    else:
+        post = _kw(kwargs, "post_prompt")
+    system = _kw(kwargs, "think_system_prompt") if style == "think" else ""
+    return system, text, post
+
+
+def build_text(question: str, kwargs: dict | None, *, multiple_choice: bool) -> str:
+    """The prompt as one string, for lmms-eval's simple (non-chat) models, which take no system prompt."""
+    system, text, post = _parts(question, kwargs, multiple_choice=multiple_choice)
+    return "\n".join(p for p in (system, text, post) if p)
+
+
+def build_messages(video: str, question: str, kwargs: dict | None, *, multiple_choice: bool) -> list[dict]:
+    """The lmms-eval chat messages for one doc in the task's style (`kwargs` = lmms_eval_specific_kwargs).
+
+    The question and the style's instruction are separate text parts, and the question part is marked
+    (`longvt_role`, ignored by lmms-eval's message schema): our agent models bring their own instruction and
+    frame timestamps, so they read only the question; every other chat model reads both parts.
+    """
+    system, text, post = _parts(question, kwargs, multiple_choice=multiple_choice)
+    content: list[dict] = [
+        {"type": "video", "url": video},
+        {"type": "text", "text": text, "longvt_role": "question"},
+    ]
+    if post:
+        content.append({"type": "text", "text": "\n" + post})
+    messages: list[dict] = []
+    if system:
+        messages.append({"role": "system", "content": [{"type": "text", "text": system}]})
+    messages.append({"role": "user", "content": content})
+    return messages
+
+
+# ------------------------------------------------------------------------------------------ subtitles
+_SRT_TIME = re.compile(r"(\d+):(\d+):(\d+)[,.](\d+)\s*-->\s*(\d+):(\d+):(\d+)[,.](\d+)")
+_TAG = re.compile(r"<[^>]+>")
+
+
+def parse_srt(text: str) -> list[tuple[float, float, str]]:
+    """(start, end, text) cues of an SRT file; markup such as <font> is dropped, malformed blocks are skipped."""
+    cues = []
+    for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip()):
+        lines = [line for line in block.split("\n") if line.strip()]
+        for i, line in enumerate(lines):
+            m = _SRT_TIME.search(line)
+            if not m:
+                continue
+            h1, m1, s1, ms1, h2, m2, s2, ms2 = (int(g) for g in m.groups())
+            start = h1 * 3600 + m1 * 60 + s1 + ms1 / 1000
+            end = h2 * 3600 + m2 * 60 + s2 + ms2 / 1000
+            body = html.unescape(_TAG.sub("", " ".join(lines[i + 1 :]))).strip()
+            if body:
+                cues.append((start, end, body))
+            break
+    return cues
+
+
+def subtitles_at(cues: list[tuple[float, float, str]], duration: float, samples: int) -> list[str]:
+    """Subtitle lines shown at `samples` evenly spaced moments, in order, each once.
+
+    This follows the VideoMME-with-subtitles protocol: the subtitles given are those of the sampled frames, not
+    the whole transcript (which would dwarf the question for hour-long videos).
+    """
+    if not cues:
+        return []
+    if samples <= 0:
+        return list(dict.fromkeys(c[2] for c in cues))
+    span = duration if duration and duration > 0 else max(c[1] for c in cues)
+    times = [span * (i + 0.5) / samples for i in range(samples)]
+    picked: dict[int, None] = {}
+    for t in times:
+        for idx, (start, end, _) in enumerate(cues):
+            if start <= t < end:
+                picked[idx] = None
+    return [cues[i][2] for i in sorted(picked)]
+
+
+# ------------------------------------------------------------------------------------------ doc identity
+def doc_key(doc: dict) -> str:
+    """A content hash of a doc (media fields skipped) that the model and process_results compute alike."""
+    plain = {k: v for k, v in doc.items() if isinstance(v, (str, int, float, bool, list, dict, type(None)))}
+    blob = json.dumps(plain, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def as_str(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+# ------------------------------------------------------------------------------------------ one benchmark
+class Benchmark:
+    """The lmms-eval hooks of one benchmark, from three small field readers.
+
+    video(doc) -> path relative to the benchmark's video root (or absolute); question(doc, kwargs) -> the question
+    text (options included); target(doc) -> the reference answer; options(doc) -> "ABCD" for multiple choice.
+    A task folder's utils.py binds these methods to the names its YAMLs reference.
+    """
+
+    def __init__(self, cache: str, *, video, question, target, options=None, video_alternatives=()) -> None:
+        self.cache = cache
+        self._video, self._question, self._target, self._options = video, question, target, options
+        self.video_alternatives = tuple(video_alternatives)
+
+    def video_path(self, doc: dict) -> str:
+        return resolve_video(self._video(doc), self.cache, alternatives=self.video_alternatives)
+
+    def question(self, doc: dict, kwargs: dict | None = None) -> str:
+        return self._question(doc, kwargs or {})
+
+    def options(self, doc: dict) -> str | None:
+        return self._options(doc) if self._options else None
+
+    def doc_to_visual(self, doc: dict) -> list[str]:
+        return [self.video_path(doc)]
+
+    def doc_to_text(self, doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> str:
+        mcq = bool(self.options(doc))
+        return build_text(
+            self.question(doc, lmms_eval_specific_kwargs), lmms_eval_specific_kwargs, multiple_choice=mcq
+        )
+
+    def doc_to_messages(self, doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> list[dict]:
+        mcq = bool(self.options(doc))
+        question = self.question(doc, lmms_eval_specific_kwargs)
+        return build_messages(self.video_path(doc), question, lmms_eval_specific_kwargs, multiple_choice=mcq)
+
+    def doc_to_target(self, doc: dict) -> str:
+        return as_str(self._target(doc))
+
+    def process(self, doc: dict, results: list, style: str) -> dict:
+        from longvt_plugins.lmms_eval.results import process
+
+        # The judge sees the question with its options, so it can match an answer given as the option's text.
+        return process(
+            doc,
+            results,
+            style=style,
+            question=self.question(doc),
+            ground_truth=self.doc_to_target(doc),
+            options=self.options(doc),
+        )
+
+    def process_non_think(self, doc: dict, results: list) -> dict:
+        return self.process(doc, results, "non_think")
+
+    def process_think(self, doc: dict, results: list) -> dict:
+        return self.process(doc, results, "think")
+
+    def process_tool(self, doc: dict, results: list) -> dict:
+        return self.process(doc, results, "tool")

@@ -1,0 +1,84 @@
+"""Stage `export`: the pipeline's products, written under <workdir>/export/:
+
+- `sft.jsonl`: accepted traces as SFT/RFT rows for the lmms-engine plugin (dataset type `longvt_imcott`);
+- `rl.parquet`: kept QA as verl RL rows, through the verl plugin's converter (same prompt / video settings as
+  the RL recipe), rejected samples beside it with their reasons;
+- `eval.jsonl`: kept QA as evaluation rows (video, question, answer, evidence span) for our lmms-eval tasks.
+
+One unit per product, so a failure of one (say, verl missing) does not block the others. Run it unsharded: it
+reads the records of every shard.
+"""
+
+from __future__ import annotations
+
+import json
+
+from longvt_plugins.pipeline.config import ConfigError
+from longvt_plugins.pipeline.runner import Unit
+from longvt_plugins.pipeline.stages.base import Stage
+from longvt_plugins.pipeline.store import write_jsonl_atomic
+
+PRODUCTS = ("sft", "rl", "eval")
+
+
+class ExportStage(Stage):
+    name = "export"
+    upstream = ("traces", "filter-vl")
+    defaults = {"products": list(PRODUCTS), "split": "train", "rl_max_frames": 64, "rl_max_pixels": 224 * 224}
+
+    def plan(self, inputs):
+        products = list(self.options["products"])
+        bad = [p for p in products if p not in PRODUCTS]
+        if bad:
+            raise ConfigError(f"stages.export.products: unknown {bad}; choose from {list(PRODUCTS)}")
+        kept_qa = [q for q in inputs["filter-vl"] if q.get("keep")]
+        accepted = [t for t in inputs["traces"] if t.get("accepted")]
+        payload = {"qa": kept_qa, "traces": accepted}
+        # The unit key carries the input ids, so new upstream records make a new unit (the export re-runs).
+        digest = _digest([q["id"] for q in kept_qa] + [t["id"] for t in accepted])
+        return [Unit(f"{p}@{digest}", "", {**payload, "product": p}) for p in products], []
+
+    def run(self, unit):
+        out = self.config.workdir / "export"
+        product = unit.payload["product"]
+        if product == "sft":
+            rows = [t["sft_row"] for t in unit.payload["traces"]]
+            n = write_jsonl_atomic(out / "sft.jsonl", rows)
+            return [{"id": "sft", "path": str(out / "sft.jsonl"), "rows": n, "rejected": 0}]
+        if product == "eval":
+            rows = [
+                {
+                    "id": q["id"],
+                    "video_id": q["video_id"],
+                    "video": q["path"],
+                    "question": q["question"],
+                    "answer": q["answer"],
+                    "segment": [q["start"], q["end"]],
+                    "duration": q.get("duration"),
+                }
+                for q in unit.payload["qa"]
+            ]
+            n = write_jsonl_atomic(out / "eval.jsonl", rows)
+            return [{"id": "eval", "path": str(out / "eval.jsonl"), "rows": n, "rejected": 0}]
+        from longvt_plugins.verl.convert import VideoSettings, convert, sample_from_record
+
+        samples = [
+            sample_from_record({**q, "video_path": q["path"], "segment": [q["start"], q["end"]]}, i)
+            for i, q in enumerate(unit.payload["qa"])
+        ]
+        video = VideoSettings(
+            max_frames=int(self.options["rl_max_frames"]), max_pixels=int(self.options["rl_max_pixels"])
+        )
+        report = convert(samples, out / "rl.parquet", video=video, split=str(self.options["split"]))
+        return [
+            {"id": "rl", "path": report.out_path, "rows": report.written, "rejected": len(report.rejected)}
+        ]
+
+
+def _digest(ids: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha1(json.dumps(sorted(ids)).encode()).hexdigest()[:10]
+
+
+STAGE = ExportStage

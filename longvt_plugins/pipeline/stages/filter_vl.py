@@ -1,0 +1,57 @@
+"""Stage `filter-vl`: a VLM scores each kept QA against the frames of its own span; keep above a threshold.
+
+Frames come from the core sampler over [start, end] of the QA (capped at `max_seconds` from its start, like
+upstream's 300 s), each with its timestamp. Default threshold 0.85 (upstream's).
+"""
+
+from __future__ import annotations
+
+from longvt_plugins.core.prompts import load_prompt
+from longvt_plugins.pipeline.llm import parse_score
+from longvt_plugins.pipeline.runner import Unit, UnitFailed
+from longvt_plugins.pipeline.stages.base import Stage
+
+
+class FilterVLStage(Stage):
+    name = "filter-vl"
+    upstream = ("filter-text",)
+    defaults = {
+        "threshold": 0.85,
+        "fps": 1.0,
+        "min_frames": 4,
+        "max_frames": 32,
+        "max_pixels": 224 * 224,
+        "max_seconds": 300.0,
+    }
+
+    def plan(self, inputs):
+        return [Unit(q["id"], q["video_id"], q) for q in inputs["filter-text"] if q.get("keep")], []
+
+    def run(self, unit):
+        from longvt_plugins.core.video import VideoError, sample_window
+        from longvt_plugins.pipeline.llm import frame_parts
+
+        q, o = unit.payload, self.options
+        end = min(q["end"], q["start"] + float(o["max_seconds"]))
+        try:
+            frames = sample_window(
+                q["path"],
+                q["start"],
+                end,
+                fps=float(o["fps"]),
+                min_frames=int(o["min_frames"]),
+                max_frames=int(o["max_frames"]),
+                max_pixels=int(o["max_pixels"]),
+            )
+        except VideoError as exc:
+            raise UnitFailed(f"sampling QA frames failed: {exc}") from exc
+        text = f"{load_prompt('pipeline_filter_vl')}\n\nQuestion: {q['question']}\nAnswer: {q['answer']}"
+        content = [{"type": "text", "text": text}, *frame_parts(frames)]
+        score = self.client.chat_parsed(
+            [{"role": "user", "content": content}], parse_score, what="a score in [0, 1]", max_tokens=16
+        )
+        keep = score >= float(o["threshold"])
+        return [{**q, "vl_score": round(score, 4), "keep": keep}]
+
+
+STAGE = FilterVLStage

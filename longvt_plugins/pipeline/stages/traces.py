@@ -1,0 +1,167 @@
+"""Stage `traces`: real iMCoTT traces. A teacher model runs the core agent loop on each kept QA's video (real
+skim, real crop_video calls on the file), the judge checks its final answer against the QA's answer, and
+accepted traces are also written as SFT rows in the lmms-engine plugin's schema (data/schemas/sft_trace.md).
+
+A rejected trace (wrong answer, no answer, no crop overlapping the evidence span when that is required) is a
+record with `accepted: false` and the reason; a teacher server that fails is a failure record (retry with
+`--retry-failed`).
+"""
+
+from __future__ import annotations
+
+from longvt_plugins.pipeline.runner import Unit, UnitFailed
+from longvt_plugins.pipeline.stages.base import Stage
+
+
+def _overlaps(windows: list[tuple[float, float]], start: float, end: float) -> bool:
+    return any(min(b, end) > max(a, start) for a, b in windows)
+
+
+def sft_row_from_trace(trace, qa: dict) -> dict:
+    """An SFT row (lmms-engine plugin schema): the skim as a video part with the skim budget, the agent's text,
+    assistant turns with their crop_video calls, and tool turns replayed by the crop tool at training time."""
+    from longvt_plugins.core.crop_tool import CROP_VIDEO_SCHEMA
+
+    b = trace.budgets
+    first_user = next(m for m in trace.messages if m["role"] == "user")
+    texts = [p["text"] for p in first_user["content"] if isinstance(p, dict) and p.get("type") == "text"]
+    # The per-frame "<t s>" labels belong to the skim frames the video part re-creates; keep the rest.
+    texts = [t for t in texts if not (t.startswith("<") and t.endswith("s>"))]
+    video = {
+        "url": trace.video["path"],
+        "fps": b.get("skim_fps", 1.0),
+        "min_frames": b.get("skim_min_frames", 4),
+        "max_frames": b.get("skim_max_frames", 64),
+        "min_pixels": b.get("skim_min_pixels", 28 * 28),
+        "max_pixels": b.get("skim_max_pixels", 224 * 224),
+    }
+    system = next((m["content"] for m in trace.messages if m["role"] == "system"), "")
+    messages: list[dict] = [
+        {"role": "system", "content": [{"type": "text", "text": system}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "video_url", "video_url": video},
+                *[{"type": "text", "text": t} for t in texts],
+            ],
+        },
+    ]
+    for turn in trace.turns:
+        msg: dict = {"role": "assistant", "content": [{"type": "text", "text": turn.content}]}
+        calls = [c for c in turn.tool_calls if c["name"] == CROP_VIDEO_SCHEMA["function"]["name"]]
+        if calls:
+            msg["tool_calls"] = [
+                {"type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                for c in calls
+            ]
+        messages.append(msg)
+        messages.extend({"role": "tool", "replay": True} for _ in calls)
+    return {
+        "id": qa["id"],
+        "video": trace.video["path"],
+        "messages": messages,
+        "tools": [CROP_VIDEO_SCHEMA],
+        "meta": {"qa_id": qa["id"], "video_id": qa["video_id"], "segment": [qa["start"], qa["end"]]},
+    }
+
+
+class TracesStage(Stage):
+    name = "traces"
+    upstream = ("filter-vl",)
+    defaults = {
+        "judge": None,  # endpoint settings for the answer judge; None: $LONGVT_JUDGE_* or rule-based scoring
+        "require_overlap": False,  # also demand a crop that overlaps the QA's evidence span
+        "native_tools": True,  # False for servers without tool-call parsing (calls read from <tool_call> text)
+        "skim_max_frames": 64,
+        "max_turns": 6,
+        "max_new_tokens": 2048,
+        "max_total_tokens": 8192,
+        "crop_max_frames": 32,
+        "temperature": 0.2,
+    }
+
+    def plan(self, inputs):
+        return [Unit(q["id"], q["video_id"], q) for q in inputs["filter-vl"] if q.get("keep")], []
+
+    def _backend(self):
+        from longvt_plugins.core.backends import BackendError, OpenAIBackend
+
+        ep = self.config.endpoint(self.name)
+        if not ep.get("base_url"):
+            raise UnitFailed("no teacher endpoint: set stages.traces.model.base_url (or model.base_url)")
+        try:
+            return OpenAIBackend(
+                ep["base_url"],
+                ep.get("model"),
+                api_key=ep.get("api_key"),
+                timeout=float(ep["timeout"]),
+                max_retries=int(ep["retries"]),
+                native_tools=bool(self.options["native_tools"]),
+            )
+        except (BackendError, Exception) as exc:
+            raise UnitFailed(f"teacher endpoint unusable: {exc}") from exc
+
+    def _judge_config(self):
+        from longvt_plugins.core.judge import JudgeConfig
+
+        j = self.options.get("judge") or {}
+        keep = ("base_url", "model", "api_key", "timeout", "retries", "concurrency")
+        return JudgeConfig.from_env(cache_path="off", **{k: j[k] for k in keep if j.get(k) is not None})
+
+    def run(self, unit):
+        from longvt_plugins.core.agent import AgentBudgets, run_agent, score_trace
+        from longvt_plugins.core.backends import GenerationParams
+        from longvt_plugins.core.crop_tool import CropBudget
+
+        q, o = unit.payload, self.options
+        budgets = AgentBudgets(
+            skim_max_frames=int(o["skim_max_frames"]),
+            max_turns=int(o["max_turns"]),
+            max_new_tokens=int(o["max_new_tokens"]),
+            max_total_tokens=int(o["max_total_tokens"]),
+            crop=CropBudget(max_frames=int(o["crop_max_frames"])),
+        )
+        trace = run_agent(
+            q["path"],
+            q["question"],
+            self._backend(),
+            budgets,
+            params=GenerationParams(temperature=float(o["temperature"])),
+            ground_truth=q["answer"],
+            trace_id=q["id"],
+            meta={"qa_id": q["id"], "video_id": q["video_id"], "segment": [q["start"], q["end"]]},
+        )
+        if trace.stop_reason in ("backend_error", "video_error"):
+            raise UnitFailed(f"trace generation failed ({trace.stop_reason}): {trace.error}")
+        score = score_trace(trace, self._judge_config()) or {}
+        reasons = []
+        if trace.stop_reason != "answer":
+            reasons.append(f"no final answer ({trace.stop_reason})")
+        elif not score.get("correct"):
+            reasons.append(f"answer judged wrong ({score.get('method')})")
+        if not trace.crop_windows:
+            reasons.append("no successful crop_video call")
+        elif o["require_overlap"] and not _overlaps(trace.crop_windows, q["start"], q["end"]):
+            reasons.append("no crop overlaps the evidence span")
+        accepted = not reasons
+        record = {
+            "id": q["id"],
+            "video_id": q["video_id"],
+            "path": q["path"],
+            "question": q["question"],
+            "answer": q["answer"],
+            "start": q["start"],
+            "end": q["end"],
+            "accepted": accepted,
+            "reason": "; ".join(reasons) or "accepted",
+            "score": score,
+            "final_answer": trace.final_answer,
+            "crops": [list(w) for w in trace.crop_windows],
+            "trace": trace.to_dict(thumbnails=False),
+        }
+        if accepted:
+            record["sft_row"] = sft_row_from_trace(trace, q)
+        return [record]
+
+
+STAGE = TracesStage

@@ -1,0 +1,1 @@
+"""LongVT's verl adapter. Importing this package imports nothing from verl; the modules inside do, when used."""

@@ -1,0 +1,340 @@
+"""QA samples -> verl `RLHFDataset` parquet rows for LongVT's agentic RL.
+
+Inputs: LongVT's released RL parquet (verl-0.4 rows whose prompt carries the video path as text) and our pipeline's
+QA records (JSONL / parquet / a list of dicts from Python). Both become `RLSample`s, are checked, and are written as
+
+    data_source        str                 routes the reward (`longvt`, `hacs`, ...)
+    prompt             [{role, content}]   system + user "<video>" + duration/skim text + question + instructions
+    videos             [{video, fps, min_frames, max_frames, min_pixels, max_pixels}]   -> qwen_vl_utils
+    ability            str
+    reward_model       {style: "model", ground_truth}
+    extra_info         {index, split, qa_id, question, answer, video_path, duration, video_segment,
+                        need_tools_kwargs, tools_kwargs: {crop_video: {create_kwargs: {video_path}}}}
+
+The schema is explicit (`ROW_SCHEMA`): Arrow would otherwise union struct keys across rows and hand `None` for
+keys a row lacks (a `max_frames: None` reaching qwen_vl_utils), or type a column `null` when its first rows are
+empty. A sample that cannot be used (missing or unreadable video, empty question or answer, a segment outside the
+video) is never written: it goes to `<out>.rejected.jsonl` with its reason, and the report counts it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from longvt_plugins.core.crop_tool import CROP_VIDEO_NAME, skim_text
+from longvt_plugins.core.prompts import load_prompt
+from longvt_plugins.core.video import VideoError, VideoInfo, plan_window, probe
+
+STYLES = ("tool", "think", "direct")
+# A ground-truth segment may overshoot the probed duration by container rounding; more than this is an error.
+SEGMENT_SLACK_S = 1.0
+
+
+@dataclass
+class RLSample:
+    """One question about one video, whatever file it came from."""
+
+    question: str
+    answer: str
+    video_path: str
+    segment: list[float] | None = None  # ground-truth [start, end] seconds, for the IoU reward
+    data_source: str = "longvt"
+    qa_id: str = ""
+    options: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """How verl decodes the initial video (upstream LongVT RL: 1 fps; frames / pixels per the recipe)."""
+
+    fps: float = 1.0
+    min_frames: int = 4
+    max_frames: int = 64
+    min_pixels: int = 28 * 28
+    max_pixels: int = 224 * 224
+
+
+@dataclass
+class ConvertReport:
+    written: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # {"reason", "sample"}
+    out_path: str = ""
+    rejected_path: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected
+
+
+# ----------------------------------------------------------------------------------------------------- schema
+def row_schema():
+    import pyarrow as pa
+
+    message = pa.struct([("role", pa.string()), ("content", pa.string())])
+    video = pa.struct(
+        [
+            ("video", pa.string()),
+            ("fps", pa.float64()),
+            ("min_frames", pa.int64()),
+            ("max_frames", pa.int64()),
+            ("min_pixels", pa.int64()),
+            ("max_pixels", pa.int64()),
+        ]
+    )
+    create_kwargs = pa.struct([("video_path", pa.string())])
+    tools_kwargs = pa.struct([(CROP_VIDEO_NAME, pa.struct([("create_kwargs", create_kwargs)]))])
+    extra_info = pa.struct(
+        [
+            ("index", pa.int64()),
+            ("split", pa.string()),
+            ("qa_id", pa.string()),
+            ("question", pa.string()),
+            ("answer", pa.string()),
+            ("options", pa.list_(pa.string())),
+            ("video_path", pa.string()),
+            ("duration", pa.float64()),
+            ("video_segment", pa.list_(pa.float64())),
+            ("need_tools_kwargs", pa.bool_()),
+            ("tools_kwargs", tools_kwargs),
+        ]
+    )
+    return pa.schema(
+        [
+            ("data_source", pa.string()),
+            ("prompt", pa.list_(message)),
+            ("videos", pa.list_(video)),
+            ("ability", pa.string()),
+            ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
+            ("extra_info", extra_info),
+        ]
+    )
+
+
+# ----------------------------------------------------------------------------------------------------- readers
+def _strip_file_url(path: str) -> str:
+    return path[len("file://") :] if path.startswith("file://") else path
+
+
+def _as_segment(value: Any) -> list[float] | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        value = [value.get("start", value.get("start_time")), value.get("end", value.get("end_time"))]
+    if isinstance(value, str):
+        value = json.loads(value)
+    values = list(value)
+    if not values:
+        return None
+    if len(values) != 2:
+        raise ValueError(f"a segment is [start, end], got {value!r}")
+    return [float(values[0]), float(values[1])]
+
+
+def sample_from_record(record: dict[str, Any], index: int = 0) -> RLSample:
+    """One of our pipeline's QA records (or any dict with question / answer / video) as an RLSample."""
+    video = record.get("video_path") or record.get("video") or record.get("path") or ""
+    if isinstance(video, dict):  # a VideoManifest-like or {"path": ...} entry
+        video = video.get("path") or video.get("video") or ""
+    segment = record.get("segment", record.get("video_segment", record.get("span", record.get("time_span"))))
+    if segment is None and record.get("start_time") is not None and record.get("end_time") is not None:
+        segment = [record["start_time"], record["end_time"]]
+    answer = record.get("answer", record.get("ground_truth", ""))
+    return RLSample(
+        question=str(record.get("question") or ""),
+        answer="" if answer is None else str(answer),
+        video_path=_strip_file_url(str(video)),
+        segment=_as_segment(segment),
+        data_source=str(record.get("data_source") or "longvt"),
+        qa_id=str(record.get("qa_id") or record.get("id") or index),
+        options=[str(o) for o in (record.get("options") or [])],
+    )
+
+
+def sample_from_longvt_row(row: dict[str, Any], index: int = 0) -> RLSample:
+    """A row of LongVT's released RL parquet (verl 0.4 layout; the video path is also in the prompt text)."""
+    extra = row.get("extra_info") or {}
+    videos = row.get("videos") or []
+    video = videos[0] if videos else {}
+    if isinstance(video, dict):
+        video = video.get("video") or video.get("path") or ""
+    question = extra.get("question")
+    if not question:  # older rows: the question is the user text before upstream's instruction suffix
+        user = next((m["content"] for m in row.get("prompt") or [] if m.get("role") == "user"), "")
+        question = user.replace("<video>", "").split(" Think first")[0].split("The Video path")[0].strip()
+    reward_model = row.get("reward_model") or {}
+    return RLSample(
+        question=str(question or ""),
+        answer=str(reward_model.get("ground_truth") or extra.get("answer") or ""),
+        video_path=_strip_file_url(str(video)),
+        segment=_as_segment(extra.get("video_segment")),
+        data_source=str(row.get("data_source") or "longvt"),
+        qa_id=str(extra.get("qa_id") or extra.get("index", index)),
+    )
+
+
+def read_samples(path: str | Path, source: str = "auto") -> Iterator[RLSample]:
+    """Samples from a .jsonl / .json / .parquet file. source: `qa` (our pipeline), `longvt` (released RL rows), or
+    `auto` (LongVT rows are recognised by their `prompt` + `reward_model` columns)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such input file: {path}")
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        records: Iterable[dict[str, Any]] = pq.read_table(path).to_pylist()
+    elif path.suffix == ".jsonl":
+        records = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
+    elif path.suffix == ".json":
+        loaded = json.loads(path.read_text())
+        records = loaded if isinstance(loaded, list) else [loaded]
+    else:
+        raise ValueError(f"unsupported input {path.name}: expected .jsonl, .json or .parquet")
+    for i, record in enumerate(records):
+        longvt = source == "longvt" or (source == "auto" and "prompt" in record and "reward_model" in record)
+        yield sample_from_longvt_row(record, i) if longvt else sample_from_record(record, i)
+
+
+# ------------------------------------------------------------------------------------------------------ rows
+class SampleRejected(ValueError):
+    pass
+
+
+def _remap(path: str, video_root: Path | None, path_map: dict[str, str]) -> str:
+    for old, new in path_map.items():
+        if path.startswith(old):
+            path = new + path[len(old) :]
+            break
+    p = Path(path)
+    if not p.is_absolute() and video_root is not None:
+        p = video_root / p
+    return str(p.absolute())
+
+
+def _question_text(sample: RLSample) -> str:
+    if not sample.options:
+        return sample.question.strip()
+    return sample.question.strip() + "\n" + "\n".join(sample.options)
+
+
+def build_row(
+    sample: RLSample,
+    info: VideoInfo,
+    *,
+    index: int,
+    split: str,
+    video: VideoSettings,
+    style: str = "tool",
+) -> dict[str, Any]:
+    """The parquet row for one checked sample whose video has been probed (`info`)."""
+    frames, _ = plan_window(
+        info, None, None, fps=video.fps, min_frames=video.min_frames, max_frames=video.max_frames
+    )
+    timestamps = [i / info.fps for i in frames]
+    question = _question_text(sample)
+    user = f"<video>{skim_text(info, timestamps)}\n{question}\n\n{load_prompt(f'agent_{style}').strip()}"
+    segment = sample.segment
+    return {
+        "data_source": sample.data_source,
+        "prompt": [
+            {"role": "system", "content": load_prompt("agent_system").strip()},
+            {"role": "user", "content": user},
+        ],
+        "videos": [
+            {
+                "video": info.path,
+                "fps": float(video.fps),
+                "min_frames": int(video.min_frames),
+                "max_frames": int(video.max_frames),
+                "min_pixels": int(video.min_pixels),
+                "max_pixels": int(video.max_pixels),
+            }
+        ],
+        "ability": "video_qa",
+        "reward_model": {"style": "model", "ground_truth": sample.answer.strip()},
+        "extra_info": {
+            "index": index,
+            "split": split,
+            "qa_id": sample.qa_id or str(index),
+            "question": question,
+            "answer": sample.answer.strip(),
+            "options": list(sample.options),
+            "video_path": info.path,
+            "duration": float(info.duration),
+            "video_segment": None
+            if segment is None
+            else [float(segment[0]), min(float(segment[1]), info.duration)],
+            "need_tools_kwargs": style == "tool",
+            "tools_kwargs": {CROP_VIDEO_NAME: {"create_kwargs": {"video_path": info.path}}},
+        },
+    }
+
+
+def check_sample(sample: RLSample, info: VideoInfo) -> None:
+    if not sample.question.strip():
+        raise SampleRejected("empty question")
+    if not sample.answer.strip():
+        raise SampleRejected("empty answer (reward_model.ground_truth)")
+    if sample.segment is not None:
+        start, end = sample.segment
+        if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
+            raise SampleRejected(f"segment {sample.segment} is not 0 <= start < end")
+        if start >= info.duration or end > info.duration + SEGMENT_SLACK_S:
+            raise SampleRejected(f"segment {sample.segment} lies outside the {info.duration:.2f}s video")
+
+
+def convert(
+    samples: Iterable[RLSample],
+    out_path: str | Path,
+    *,
+    video: VideoSettings | None = None,
+    split: str = "train",
+    style: str = "tool",
+    video_root: str | Path | None = None,
+    path_map: dict[str, str] | None = None,
+) -> ConvertReport:
+    """Write the usable samples as a verl RL parquet; the others (with reasons) next to it. Never drops silently."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+    video = video or VideoSettings()
+    root = Path(video_root) if video_root else None
+    out_path = Path(out_path)
+    report = ConvertReport(out_path=str(out_path))
+    rows: list[dict[str, Any]] = []
+    probed: dict[str, VideoInfo | VideoError] = {}
+    for sample in samples:
+        try:
+            if not sample.video_path:
+                raise SampleRejected("no video path")
+            sample.video_path = _remap(sample.video_path, root, path_map or {})
+            if sample.video_path not in probed:
+                try:
+                    probed[sample.video_path] = probe(sample.video_path)
+                except VideoError as exc:
+                    probed[sample.video_path] = exc
+            info = probed[sample.video_path]
+            if isinstance(info, VideoError):
+                raise SampleRejected(f"video unusable: {info}")
+            check_sample(sample, info)
+            rows.append(build_row(sample, info, index=len(rows), split=split, video=video, style=style))
+        except (SampleRejected, ValueError) as exc:
+            report.rejected.append({"reason": str(exc), "sample": asdict(sample)})
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    pq.write_table(pa.Table.from_pylist(rows, schema=row_schema()), tmp)
+    tmp.replace(out_path)  # a crashed run never leaves a half-written parquet under the real name
+    report.written = len(rows)
+    rejected_path = out_path.with_name(out_path.name + ".rejected.jsonl")
+    if report.rejected:
+        rejected_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in report.rejected))
+        report.rejected_path = str(rejected_path)
+    elif rejected_path.exists():
+        rejected_path.unlink()  # a stale list from an earlier run would be misleading
+    return report

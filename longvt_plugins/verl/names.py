@@ -1,0 +1,10 @@
+"""Names under which LongVT's parts are registered in verl (kept apart so nothing imports verl to read them)."""
+
+AGENT_LOOP_NAME = "longvt_tool_agent"
+TOOL_PARSER_NAME = "longvt_hermes"
+TEMPLATE_RESOLVER = "longvt.template"
+RESOURCE_RESOLVER = "longvt.resource"
+TOOL_CLASS_PATH = "longvt_plugins.verl.tool.CropVideoTool"
+AGENT_LOOP_CLASS_PATH = "longvt_plugins.verl.agent_loop.LongVTToolAgentLoop"
+# Key in a returned frame's PIL `Image.info` holding the text that belongs right before it (e.g. "<12.0s>").
+FRAME_LABEL_KEY = "longvt_label"

@@ -1,0 +1,159 @@
+"""Backends: the exact prompt the in-process models see, Qwen3-VL selection, and the OpenAI wire format."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from PIL import Image
+
+from longvt_plugins.core.agent import AgentBudgets, run_agent
+from longvt_plugins.core.backends import BackendError, GenerationParams, OpenAIBackend, TransformersBackend
+from longvt_plugins.core.crop_tool import CROP_VIDEO_SCHEMA
+from longvt_plugins.core.toolcall import ToolCall, render_tool_call
+from longvt_plugins.testing.openai_server import OpenAIStubServer, closed_port_url
+
+
+def _img(colour) -> Image.Image:
+    return Image.new("RGB", (112, 84), colour)
+
+
+def _conversation() -> list[dict]:
+    """What the agent holds after one crop: skim frames, a native call, its tool response with frames."""
+    return [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": [
+            {"type": "text", "text": "<0.0s>"}, {"type": "image", "image": _img("red"), "timestamp": 0.0},
+            {"type": "text", "text": "<60.0s>"}, {"type": "image", "image": _img("yellow"), "timestamp": 60.0},
+            {"type": "text", "text": "The video is 2:00 long (120.0 s).\nWhich shape?"},
+        ]},
+        {"role": "assistant", "content": "<think>closer</think>", "raw_text": "ignored by templates",
+         "call_format": "native",
+         "tool_calls": [{"id": "c1", "type": "function",
+                         "function": {"name": "crop_video", "arguments": {"start_time": 60, "end_time": 70}}}]},
+        {"role": "tool", "tool_call_id": "c1", "name": "crop_video", "content": [
+            {"type": "text", "text": "<61.0s>"}, {"type": "image", "image": _img("yellow"), "timestamp": 61.0},
+            {"type": "text", "text": "crop_video returned 1 frames."},
+        ]},
+    ]
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    return TransformersBackend(tiny_model_dir, device="cpu")
+
+
+def test_qwen25_prompt_uses_our_tool_template_with_timestamps_beside_frames(tiny):
+    text, images = tiny.render(_conversation(), [CROP_VIDEO_SCHEMA])
+    assert len(images) == 3 and text.count("<|vision_start|><|image_pad|><|vision_end|>") == 3
+    assert "<tools>\n" + json.dumps(CROP_VIDEO_SCHEMA, ensure_ascii=False) + "\n</tools>" in text
+    for label in ("<0.0s>", "<60.0s>", "<61.0s>"):
+        assert f"{label}<|vision_start|>" in text  # every frame right after its timestamp (decision 2)
+    call = render_tool_call(ToolCall("crop_video", {"start_time": 60, "end_time": 70}, "c1"))
+    assert call in text  # the template renders calls exactly as core.toolcall does (training == inference)
+    assert re.search(r"<\|im_start\|>user\n<tool_response>\n<61\.0s>.*crop_video returned 1 frames\.\n</tool_response>",
+                     text, re.S)
+    assert text.endswith("<|im_start|>assistant\n") and "ignored by templates" not in text
+
+
+def test_qwen25_generate_counts_tokens_and_reports_length(tiny):
+    out = tiny.generate(_conversation(), [CROP_VIDEO_SCHEMA], GenerationParams(max_tokens=5))
+    text, images = tiny.render(_conversation(), [CROP_VIDEO_SCHEMA])
+    expected_prompt = tiny.processor(text=[text], images=images, return_tensors="pt")["input_ids"].shape[1]
+    assert out.usage.prompt_tokens == expected_prompt
+    assert 1 <= out.usage.completion_tokens <= 5
+    assert out.finish_reason in ("length", "stop", "tool_calls") and isinstance(out.raw_text, str)
+    assert tiny.describe()["random_weights"] is True and tiny.patch_size == 14
+
+
+def test_not_a_checkpoint_or_unsupported_family_is_a_clear_error(tmp_path):
+    with pytest.raises(BackendError, match="no config.json"):
+        TransformersBackend(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama", "vocab_size": 10}))
+    with pytest.raises(BackendError, match="'llama' is not supported"):
+        TransformersBackend(tmp_path)
+
+
+def _tiny_qwen3vl(path):
+    """A random Qwen3-VL checkpoint (patch 16, deepstack) with our local tokenizer; it carries its own template."""
+    import torch
+    from transformers import (
+        GenerationConfig,
+        Qwen2VLImageProcessor,
+        Qwen3VLConfig,
+        Qwen3VLForConditionalGeneration,
+        Qwen3VLProcessor,
+    )
+    from transformers.models.qwen3_vl import Qwen3VLVideoProcessor
+
+    from longvt_plugins.testing.tiny_model import QWEN_SPECIAL_TOKENS, build_tokenizer
+
+    tok = build_tokenizer()
+    ids = {t: tok.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
+    config = Qwen3VLConfig(
+        text_config=dict(
+            vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, head_dim=16, max_position_embeddings=32768, pad_token_id=ids["<|endoftext|>"],
+            rope_parameters={"rope_type": "default", "rope_theta": 5e6, "mrope_section": [4, 2, 2],
+                             "mrope_interleaved": True},
+        ),
+        vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
+                           patch_size=16, num_position_embeddings=64, deepstack_visual_indexes=[1]),
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(0)
+    model = Qwen3VLForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(eos_token_id=[ids["<|im_end|>"]], pad_token_id=ids["<|endoftext|>"])
+    model.save_pretrained(path)
+    Qwen3VLProcessor(
+        image_processor=Qwen2VLImageProcessor(patch_size=16, min_pixels=32 * 32, max_pixels=64 * 64 * 4),
+        video_processor=Qwen3VLVideoProcessor(), tokenizer=tok, chat_template=tok.chat_template,
+    ).save_pretrained(path)
+    return path
+
+
+@pytest.mark.slow
+def test_qwen3vl_checkpoint_is_chosen_from_its_config_and_runs_the_loop(tmp_path, sample_video):
+    backend = TransformersBackend(_tiny_qwen3vl(tmp_path / "q3"), device="cpu")
+    assert backend.family == "qwen3_vl" and backend.patch_size == 16
+    assert type(backend.net).__name__ == "Qwen3VLForConditionalGeneration"
+    assert backend.net.config._attn_implementation == "sdpa"
+    budgets = AgentBudgets(skim_max_frames=4, max_turns=2, max_new_tokens=8)
+    trace = run_agent(sample_video.path, "q", backend, budgets)
+    assert trace.error is None and trace.turns and trace.backend["family"] == "qwen3_vl"
+    h, w = trace.skim["frame_size"]
+    assert h % 32 == 0 and w % 32 == 0  # skim sampled with Qwen3-VL's 16-px patches, not Qwen2.5-VL's 14
+
+
+def test_openai_wire_format_native_calls_and_tool_frames():
+    backend = OpenAIBackend(closed_port_url(), "m")  # building the wire form needs no server
+    wire = backend.to_wire(_conversation(), [CROP_VIDEO_SCHEMA])
+    assert [m["role"] for m in wire] == ["system", "user", "assistant", "tool"]
+    assert wire[2]["tool_calls"] == [{"id": "c1", "type": "function", "function": {
+        "name": "crop_video", "arguments": '{"start_time": 60, "end_time": 70}'}}]
+    assert wire[3]["tool_call_id"] == "c1"
+    kinds = [p["type"] for p in wire[3]["content"]]
+    assert kinds == ["text", "image_url", "text"]
+    # The same frame object is encoded once and sent identically every turn.
+    again = backend.to_wire(_conversation()[:2], [])
+    assert again[1]["content"][1] != wire[1]["content"][3]  # different frames, different data
+    conv = _conversation()
+    assert backend.to_wire(conv, [])[1]["content"][1] == backend.to_wire(conv, [])[1]["content"][1]
+
+
+def test_openai_tool_frames_as_user_for_strict_servers():
+    backend = OpenAIBackend(closed_port_url(), "m", tool_frames_as_user=True)
+    wire = backend.to_wire(_conversation(), [])
+    assert [m["role"] for m in wire] == ["system", "user", "assistant", "tool", "user"]
+    assert isinstance(wire[3]["content"], str) and "crop_video returned" in wire[3]["content"]
+    assert [p["type"] for p in wire[4]["content"]].count("image_url") == 1
+
+
+def test_openai_backend_finds_the_served_model_or_says_why_not():
+    with OpenAIStubServer(models=["longvt-7b"]) as server:
+        assert OpenAIBackend(server.base_url).model == "longvt-7b"
+    with pytest.raises(BackendError, match="cannot list models"):
+        OpenAIBackend(closed_port_url(), max_retries=0)
