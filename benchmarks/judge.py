@@ -12,7 +12,7 @@ process so its event loop does not share a GIL with the clients being measured. 
 Targets (issue 4): ours >= 0.6 x the concurrency bound (64 / 0.2 s = 320/s, i.e. >= 190 scored/s), and zero
 requests on the cached pass. Where the server's own ceiling is below the bound, ours is also reported against it.
 
-    .venv/bin/python benchmarks/judge.py [--samples 512] [--sequential 48] [--out benchmarks/results/judge.md]
+    .venv/bin/python benchmarks/judge.py [--samples 512] [--sequential 48] [--label NAME] [--append] [--out FILE]
 """
 
 from __future__ import annotations
@@ -124,6 +124,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=512)
     parser.add_argument("--sequential", type=int, default=48, help="samples for the sequential baseline")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "judge.md"))
+    parser.add_argument("--label", default="this machine", help="names the machine in the results heading")
+    parser.add_argument("--append", action="store_true", help="add this run below the runs already in --out")
     args = parser.parse_args()
 
     ctx = multiprocessing.get_context("spawn")
@@ -148,12 +150,23 @@ def main() -> None:
     bound = CONCURRENCY / DELAY
     import openai
 
-    lines = [
+    header = [
         "## judge",
         "",
         f"`JudgeClient.grade` against a local OpenAI-compatible server (own process, 127.0.0.1) that answers after "
         f"{DELAY * 1000:.0f} ms. {args.samples} samples at concurrency {CONCURRENCY}; concurrency bound "
-        f"{CONCURRENCY} / {DELAY} s = {bound:.0f}/s.",
+        f"{CONCURRENCY} / {DELAY} s = {bound:.0f}/s. Baseline: upstream's pattern, synchronous `openai` calls one "
+        f"after another (measured on fewer samples: it is latency-bound). Target: ours >= 0.6 x bound (192/s), "
+        f"or 0.6 x the server's own ceiling where that is lower; zero HTTP requests on the cached pass.",
+        "",
+        "With 64 requests in flight the limit is CPU, not the concurrency: the server, the bare client and ours all "
+        "slow down together when other jobs share the CPUs, so compare rows of one run only.",
+        "",
+        "",
+    ]
+    target = 0.6 * min(bound, ceiling)
+    lines = [
+        f"### {args.label}",
         "",
         "| measurement | scored/s | ratio |",
         "|---|---:|---|",
@@ -167,20 +180,20 @@ def main() -> None:
         f"- HTTP requests during the cached pass: **{cached_requests}** (target 0).",
         f"- Most requests open at once: {peak} in the client's limiter, {server_peak} seen by the server "
         f"(limit {CONCURRENCY}).",
-        f"- Target: >= 0.6 x bound = {0.6 * bound:.0f}/s (or 0.6 x the server ceiling where that is lower): "
-        f"{'met' if cold >= 0.6 * min(bound, ceiling) else 'NOT met'}"
-        f" ({cold / min(bound, ceiling):.2f} x).",
+        f"- Throughput target ({target:.0f}/s = 0.6 x {'bound' if bound <= ceiling else 'server ceiling'}): "
+        f"{'met' if cold >= target else 'NOT met'} ({cold / min(bound, ceiling):.2f} x of the bound it is held to).",
         "",
-        f"Command: `.venv/bin/python benchmarks/judge.py --samples {args.samples} --sequential {args.sequential}`  ",
+        f"Command: `python benchmarks/judge.py --samples {args.samples} --sequential {args.sequential}`  ",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"openai {openai.__version__}; load average {load_before[0]:.1f} before / {load_after[0]:.1f} after "
-        f"(other jobs were sharing the CPUs when this is well above the CPU count).  ",
+        f"(above the CPU count means other jobs were competing for the CPUs).  ",
         f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         "",
     ]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines))
+    previous = out.read_text().rstrip() + "\n\n" if args.append and out.exists() else "\n".join(header)
+    out.write_text(previous + "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -43,15 +43,21 @@ def synth_rows(n: int, seed: int) -> list[dict]:
             crop_frames = [rng.randint(4, 30) for _ in range(crops)]
             text = rng.randint(900, 3200)
             vision = 256 * FRAME_GROUP_TOKENS + sum(crop_frames) * IMAGE_FRAME_TOKENS
-            rows.append({"kind": "tool", "videos": 1, "images": sum(crop_frames), "text": text, "vision": vision})
+            rows.append(
+                {"kind": "tool", "videos": 1, "images": sum(crop_frames), "text": text, "vision": vision}
+            )
         elif u < 0.31:  # image CoT
             vision = rng.choice([256, 400, 576, 768, 1024, 1280])
-            rows.append({"kind": "image", "videos": 0, "images": 1, "text": rng.randint(200, 2200), "vision": vision})
+            rows.append(
+                {"kind": "image", "videos": 0, "images": 1, "text": rng.randint(200, 2200), "vision": vision}
+            )
         else:  # video QA with CoT; a few long videos hit the 512-frame cap
             secs = min(1800.0, max(2.0, rng.lognormvariate(math.log(45), 0.9)))
             frames = min(512, 2 * math.ceil(secs / 2))
             vision = frames // 2 * FRAME_GROUP_TOKENS
-            rows.append({"kind": "video", "videos": 1, "images": 0, "text": rng.randint(250, 1800), "vision": vision})
+            rows.append(
+                {"kind": "video", "videos": 1, "images": 0, "text": rng.randint(250, 1800), "vision": vision}
+            )
     for r in rows:
         r["length"] = r["text"] + r["vision"]
     return rows

@@ -21,6 +21,7 @@ if __name__ == "__main__" and sys.path and sys.path[0].rstrip("/").endswith("lon
 
 import base64  # noqa: E402
 import io  # noqa: E402
+import logging  # noqa: E402
 import os  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Annotated  # noqa: E402
@@ -78,6 +79,8 @@ def build_server(video_root: str | os.PathLike, budget: CropBudget | None = None
     root = Path(os.path.realpath(video_root))
     if not root.is_dir():
         raise NotADirectoryError(f"--video-root {video_root} is not a directory")
+    # stdout is the protocol channel; keep qwen_vl_utils' per-call INFO lines out of the server's stderr log too.
+    logging.getLogger("qwen_vl_utils").setLevel(logging.WARNING)
     # The server is shared by many conversations; a per-conversation cap belongs to the client.
     budget = budget or CropBudget(max_calls=sys.maxsize)
     server = MCPServer(SERVER_NAME, instructions=f"Videos are read from {root} only.")

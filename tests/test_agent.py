@@ -22,7 +22,6 @@ from longvt_plugins.testing.openai_server import OpenAIStubServer, closed_port_u
 from longvt_plugins.testing.videos import _COLOURS
 
 
-
 def assert_complete(trace: Trace, budgets: AgentBudgets) -> dict:
     """Schema-valid, JSON round trip exact, and every limit held."""
     data = json.loads(trace.to_json())
@@ -43,11 +42,17 @@ def tiny_backend(tiny_model_dir):
 
 
 @pytest.mark.parametrize("temperature,seed", [(0.0, None), (1.5, 7)])
-def test_tiny_model_loop_terminates_within_limits_and_trace_is_valid(tiny_backend, sample_video, temperature, seed):
+def test_tiny_model_loop_terminates_within_limits_and_trace_is_valid(
+    tiny_backend, sample_video, temperature, seed
+):
     budgets = AgentBudgets(skim_max_frames=8, max_turns=3, max_new_tokens=24, max_total_tokens=60)
     trace = run_agent(
-        sample_video.path, "What is shown at 65 s?", tiny_backend, budgets,
-        params=GenerationParams(temperature=temperature, seed=seed), thumbnails=True,
+        sample_video.path,
+        "What is shown at 65 s?",
+        tiny_backend,
+        budgets,
+        params=GenerationParams(temperature=temperature, seed=seed),
+        thumbnails=True,
     )
     data = assert_complete(trace, budgets)
     assert trace.error is None
@@ -66,8 +71,9 @@ def test_scripted_server_crop_runs_on_real_video_and_right_frames_go_back(sample
     budgets = AgentBudgets(skim_max_frames=12, crop=CropBudget(max_frames=16))
     with OpenAIStubServer(crop_then_answer(60, 70, "yellow square"), model="policy") as server:
         backend = OpenAIBackend(server.base_url, "policy", max_retries=0)
-        trace = run_agent(sample_video.path, "Which shape starts at 60 s?", backend, budgets,
-                          ground_truth="yellow square")
+        trace = run_agent(
+            sample_video.path, "Which shape starts at 60 s?", backend, budgets, ground_truth="yellow square"
+        )
         requests = list(server.requests)
 
     assert_complete(trace, budgets)
@@ -85,7 +91,10 @@ def test_scripted_server_crop_runs_on_real_video_and_right_frames_go_back(sample
     # The follow-up request: the assistant call with its id, then the tool message answering that id.
     assistant = second["messages"][2]
     assert assistant["tool_calls"][0]["id"] == "call_crop_1"
-    assert json.loads(assistant["tool_calls"][0]["function"]["arguments"]) == {"start_time": 60, "end_time": 70}
+    assert json.loads(assistant["tool_calls"][0]["function"]["arguments"]) == {
+        "start_time": 60,
+        "end_time": 70,
+    }
     (tool,) = tool_messages(second)
     assert tool["tool_call_id"] == "call_crop_1"
     sent = images_after_labels(tool["content"])
@@ -94,7 +103,8 @@ def test_scripted_server_crop_runs_on_real_video_and_right_frames_go_back(sample
     for (_, got), want, t in zip(sent, expected.frames, expected.timestamps, strict=True):
         assert np.array_equal(got, want)  # PNG is lossless: the very frames of that timestamp
         colour = np.array(dict(_COLOURS)[sample_video.scene_at(t).colour])
-        assert (np.abs(got.astype(int) - colour).sum(axis=-1) < 60).mean() > 0.05  # that scene's shape is in view
+        shape_pixels = np.abs(got.astype(int) - colour).sum(axis=-1) < 60
+        assert shape_pixels.mean() > 0.05  # that scene's coloured shape is in view
     assert {sample_video.scene_at(t).colour for t in expected.timestamps if t < 70} == {"yellow"}
     assert "crop_video returned" in tool["content"][-1]["text"]
 
@@ -108,8 +118,12 @@ def _no_judge():
 def test_turn_cap_and_crop_cap_hold_against_a_model_that_never_answers(sample_video):
     def always_crop(body):
         n = len(tool_messages(body))
-        return {"content": "", "tool_calls": [{"function": {"name": "crop_video",
-                                                            "arguments": {"start_time": n, "end_time": n + 4}}}]}
+        return {
+            "content": "",
+            "tool_calls": [
+                {"function": {"name": "crop_video", "arguments": {"start_time": n, "end_time": n + 4}}}
+            ],
+        }
 
     budgets = AgentBudgets(skim_max_frames=4, max_turns=4, crop=CropBudget(max_calls=2, max_frames=4))
     with OpenAIStubServer(always_crop) as server:
@@ -125,11 +139,19 @@ def test_turn_cap_and_crop_cap_hold_against_a_model_that_never_answers(sample_vi
 
 def test_token_budget_caps_each_request_and_ends_the_run(sample_video):
     def spend_100(body):
-        return full_completion("<think>more</think>", [{"name": "crop_video", "arguments":
-                                                         {"start_time": 0, "end_time": 4}}], completion_tokens=100)
+        return full_completion(
+            "<think>more</think>",
+            [{"name": "crop_video", "arguments": {"start_time": 0, "end_time": 4}}],
+            completion_tokens=100,
+        )
 
-    budgets = AgentBudgets(skim_max_frames=4, max_turns=10, max_new_tokens=200, max_total_tokens=250,
-                           crop=CropBudget(max_frames=4))
+    budgets = AgentBudgets(
+        skim_max_frames=4,
+        max_turns=10,
+        max_new_tokens=200,
+        max_total_tokens=250,
+        crop=CropBudget(max_frames=4),
+    )
     with OpenAIStubServer(spend_100) as server:
         trace = run_agent(sample_video.path, "q", OpenAIBackend(server.base_url, "m", max_retries=0), budgets)
         asked = [r["max_tokens"] for r in server.requests]
@@ -150,7 +172,9 @@ def test_server_failure_ends_the_trace_with_a_reason(sample_video, failure):
         backend = OpenAIBackend(url, "m", max_retries=0)
         trace = run_agent(sample_video.path, "q", backend, budgets, params=GenerationParams(timeout=1.0))
     assert trace.stop_reason == "backend_error"
-    expected = {"server_error": "HTTP 500", "hang": "timed out", "garbage": "", "down": "cannot reach"}[failure]
+    expected = {"server_error": "HTTP 500", "hang": "timed out", "garbage": "", "down": "cannot reach"}[
+        failure
+    ]
     assert trace.error and expected in trace.error
     assert_complete(trace, budgets)
 
@@ -167,10 +191,19 @@ def test_malformed_and_extra_calls_get_readable_errors_and_the_loop_goes_on(samp
             ]
             return reply
         if len(tools) == 2:
-            return {"content": "", "tool_calls": [
-                {"id": "a", "function": {"name": "crop_video", "arguments": {"start_time": 10, "end_time": 14}}},
-                {"id": "b", "function": {"name": "crop_video", "arguments": {"start_time": 20, "end_time": 24}}},
-            ]}
+            return {
+                "content": "",
+                "tool_calls": [
+                    {
+                        "id": "a",
+                        "function": {"name": "crop_video", "arguments": {"start_time": 10, "end_time": 14}},
+                    },
+                    {
+                        "id": "b",
+                        "function": {"name": "crop_video", "arguments": {"start_time": 20, "end_time": 24}},
+                    },
+                ],
+            }
         return "<answer>done</answer>"
 
     budgets = AgentBudgets(skim_max_frames=4, crop=CropBudget(max_frames=4))
@@ -189,7 +222,9 @@ def test_malformed_and_extra_calls_get_readable_errors_and_the_loop_goes_on(samp
 
 def test_hermes_text_calls_from_a_server_without_tool_parser(sample_video):
     def script(body):
-        if not any("<tool_response>" in json.dumps(m.get("content")) for m in body["messages"] if m["role"] == "user"):
+        if not any(
+            "<tool_response>" in json.dumps(m.get("content")) for m in body["messages"] if m["role"] == "user"
+        ):
             return '<think>closer</think>\n<tool_call>\n{"name": "crop_video", "arguments": {"start_time": 15, "end_time": 19}}\n</tool_call>'
         return "<answer>blue</answer>"
 

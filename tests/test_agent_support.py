@@ -21,8 +21,15 @@ def crop_then_answer(start: float, end: float, answer: str):
         if not tool_messages(body):
             return {
                 "content": "<think>The skim is too sparse around that moment; look closer.</think>",
-                "tool_calls": [{"id": "call_crop_1", "function": {"name": "crop_video",
-                                                                  "arguments": {"start_time": start, "end_time": end}}}],
+                "tool_calls": [
+                    {
+                        "id": "call_crop_1",
+                        "function": {
+                            "name": "crop_video",
+                            "arguments": {"start_time": start, "end_time": end},
+                        },
+                    }
+                ],
             }
         return f"<think>The cropped frames show it.</think><answer>{answer}</answer>"
 
@@ -49,8 +56,11 @@ def full_completion(content: str | None, tool_calls: list[dict] | None, completi
     message: dict = {"role": "assistant", "content": content}
     if tool_calls:
         message["tool_calls"] = [
-            {"id": c.get("id", f"call_{i}"), "type": "function",
-             "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}}
+            {
+                "id": c.get("id", f"call_{i}"),
+                "type": "function",
+                "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])},
+            }
             for i, c in enumerate(tool_calls)
         ]
     return {
@@ -58,6 +68,12 @@ def full_completion(content: str | None, tool_calls: list[dict] | None, completi
         "object": "chat.completion",
         "created": 0,
         "model": "scripted",
-        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if tool_calls else "stop"}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": completion_tokens, "total_tokens": 10 + completion_tokens},
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": "tool_calls" if tool_calls else "stop"}
+        ],
+        "usage": {
+            "prompt_tokens": 10,
+            "completion_tokens": completion_tokens,
+            "total_tokens": 10 + completion_tokens,
+        },
     }

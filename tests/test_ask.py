@@ -33,7 +33,11 @@ def test_readme_main_job_runs_the_demo_from_a_clean_cache(tmp_path):
     env["LONGVT_CACHE"] = str(tmp_path / "clean-cache")
     run = subprocess.run(
         [str(LONGVT), "ask", "--html", "runs/demo/trace.html", "--json", "runs/demo/trace.json"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "RANDOM-WEIGHT DEMO" in run.stderr and "skim: 16 frames of a 120.0s video" in run.stderr
@@ -51,11 +55,28 @@ def test_readme_main_job_runs_the_demo_from_a_clean_cache(tmp_path):
 def test_ask_against_a_server_scores_and_writes_both_outputs(tmp_path, sample_video):
     runner = CliRunner()
     with OpenAIStubServer(crop_then_answer(60, 70, "yellow square"), model="policy") as server:
-        result = runner.invoke(app, [
-            "ask", sample_video.path, "Which shape starts at 60 s?", "--base-url", server.base_url,
-            "--model", "policy", "--answer", "Yellow square.", "--skim-frames", "8", "--crop-frames", "8",
-            "--json", str(tmp_path / "t.json"), "--html", str(tmp_path / "t.html"),
-        ])
+        result = runner.invoke(
+            app,
+            [
+                "ask",
+                sample_video.path,
+                "Which shape starts at 60 s?",
+                "--base-url",
+                server.base_url,
+                "--model",
+                "policy",
+                "--answer",
+                "Yellow square.",
+                "--skim-frames",
+                "8",
+                "--crop-frames",
+                "8",
+                "--json",
+                str(tmp_path / "t.json"),
+                "--html",
+                str(tmp_path / "t.html"),
+            ],
+        )
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1] == "yellow square"
     assert "crop #1: 60.0s-70.0s -> 8 frames" in result.output
@@ -65,10 +86,22 @@ def test_ask_against_a_server_scores_and_writes_both_outputs(tmp_path, sample_vi
 
 
 def test_ask_with_a_dead_server_keeps_the_trace_and_exits_1(tmp_path, sample_video):
-    result = CliRunner().invoke(app, [
-        "ask", sample_video.path, "q", "--base-url", closed_port_url(), "--model", "m", "--skim-frames", "4",
-        "--json", str(tmp_path / "t.json"),
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "ask",
+            sample_video.path,
+            "q",
+            "--base-url",
+            closed_port_url(),
+            "--model",
+            "m",
+            "--skim-frames",
+            "4",
+            "--json",
+            str(tmp_path / "t.json"),
+        ],
+    )
     assert result.exit_code == 1
     trace = Trace.load(tmp_path / "t.json")
     assert trace.stop_reason == "backend_error" and "cannot reach" in trace.error
@@ -81,7 +114,10 @@ def test_ask_with_a_dead_server_keeps_the_trace_and_exits_1(tmp_path, sample_vid
         (["VIDEO"], "QUESTION"),
         (["VIDEO", "q", "--style", "poetry"], "style must be one of"),
         (["VIDEO", "q", "--model", "/nonexistent/ckpt"], "not a checkpoint directory"),
-        (["VIDEO", "q", "--max-turns", "-1", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"], "max_turns"),
+        (
+            ["VIDEO", "q", "--max-turns", "-1", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"],
+            "max_turns",
+        ),
     ],
 )
 def test_ask_bad_inputs_are_clear_errors(args, message, sample_video):
@@ -93,14 +129,29 @@ def test_ask_bad_inputs_are_clear_errors(args, message, sample_video):
 
 def test_view_renders_a_trace_file_and_rejects_what_is_not_one(tmp_path, sample_video):
     with OpenAIStubServer(crop_then_answer(10, 14, "red")) as server:
-        CliRunner().invoke(app, ["ask", sample_video.path, "q", "--base-url", server.base_url, "--model", "m",
-                                 "--skim-frames", "4", "--json", str(tmp_path / "a.json")])
+        CliRunner().invoke(
+            app,
+            [
+                "ask",
+                sample_video.path,
+                "q",
+                "--base-url",
+                server.base_url,
+                "--model",
+                "m",
+                "--skim-frames",
+                "4",
+                "--json",
+                str(tmp_path / "a.json"),
+            ],
+        )
     result = CliRunner().invoke(app, ["view", str(tmp_path / "a.json")])
     assert result.exit_code == 0, result.output
     assert 'class="crop-window"' in (tmp_path / "a.html").read_text()
 
     (tmp_path / "junk.jsonl").write_text('{"hello": 1}\nnot json\n')
     result = CliRunner().invoke(app, ["view", str(tmp_path / "junk.jsonl"), "-o", str(tmp_path / "j.html")])
-    assert result.exit_code == 2 and "no traces found" in result.output and "not JSON" in result.output
+    output = " ".join(result.output.split())
+    assert result.exit_code == 2 and "no traces found" in output and "not JSON" in output
     assert not (tmp_path / "j.html").exists()
     assert CliRunner().invoke(app, ["view", str(tmp_path / "missing.json")]).exit_code == 2

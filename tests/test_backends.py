@@ -23,19 +23,39 @@ def _conversation() -> list[dict]:
     """What the agent holds after one crop: skim frames, a native call, its tool response with frames."""
     return [
         {"role": "system", "content": "You are a helpful assistant."},
-        {"role": "user", "content": [
-            {"type": "text", "text": "<0.0s>"}, {"type": "image", "image": _img("red"), "timestamp": 0.0},
-            {"type": "text", "text": "<60.0s>"}, {"type": "image", "image": _img("yellow"), "timestamp": 60.0},
-            {"type": "text", "text": "The video is 2:00 long (120.0 s).\nWhich shape?"},
-        ]},
-        {"role": "assistant", "content": "<think>closer</think>", "raw_text": "ignored by templates",
-         "call_format": "native",
-         "tool_calls": [{"id": "c1", "type": "function",
-                         "function": {"name": "crop_video", "arguments": {"start_time": 60, "end_time": 70}}}]},
-        {"role": "tool", "tool_call_id": "c1", "name": "crop_video", "content": [
-            {"type": "text", "text": "<61.0s>"}, {"type": "image", "image": _img("yellow"), "timestamp": 61.0},
-            {"type": "text", "text": "crop_video returned 1 frames."},
-        ]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "<0.0s>"},
+                {"type": "image", "image": _img("red"), "timestamp": 0.0},
+                {"type": "text", "text": "<60.0s>"},
+                {"type": "image", "image": _img("yellow"), "timestamp": 60.0},
+                {"type": "text", "text": "The video is 2:00 long (120.0 s).\nWhich shape?"},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": "<think>closer</think>",
+            "raw_text": "ignored by templates",
+            "call_format": "native",
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "crop_video", "arguments": {"start_time": 60, "end_time": 70}},
+                }
+            ],
+        },
+        {
+            "role": "tool",
+            "tool_call_id": "c1",
+            "name": "crop_video",
+            "content": [
+                {"type": "text", "text": "<61.0s>"},
+                {"type": "image", "image": _img("yellow"), "timestamp": 61.0},
+                {"type": "text", "text": "crop_video returned 1 frames."},
+            ],
+        },
     ]
 
 
@@ -52,8 +72,11 @@ def test_qwen25_prompt_uses_our_tool_template_with_timestamps_beside_frames(tiny
         assert f"{label}<|vision_start|>" in text  # every frame right after its timestamp (decision 2)
     call = render_tool_call(ToolCall("crop_video", {"start_time": 60, "end_time": 70}, "c1"))
     assert call in text  # the template renders calls exactly as core.toolcall does (training == inference)
-    assert re.search(r"<\|im_start\|>user\n<tool_response>\n<61\.0s>.*crop_video returned 1 frames\.\n</tool_response>",
-                     text, re.S)
+    assert re.search(
+        r"<\|im_start\|>user\n<tool_response>\n<61\.0s>.*crop_video returned 1 frames\.\n</tool_response>",
+        text,
+        re.S,
+    )
     assert text.endswith("<|im_start|>assistant\n") and "ignored by templates" not in text
 
 
@@ -93,24 +116,49 @@ def _tiny_qwen3vl(path):
     ids = {t: tok.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
     config = Qwen3VLConfig(
         text_config=dict(
-            vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, head_dim=16, max_position_embeddings=32768, pad_token_id=ids["<|endoftext|>"],
-            rope_parameters={"rope_type": "default", "rope_theta": 5e6, "mrope_section": [4, 2, 2],
-                             "mrope_interleaved": True},
+            vocab_size=len(tok),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=16,
+            max_position_embeddings=32768,
+            pad_token_id=ids["<|endoftext|>"],
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": 5e6,
+                "mrope_section": [4, 2, 2],
+                "mrope_interleaved": True,
+            },
         ),
-        vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
-                           patch_size=16, num_position_embeddings=64, deepstack_visual_indexes=[1]),
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        vision_config=dict(
+            depth=2,
+            hidden_size=32,
+            intermediate_size=64,
+            num_heads=2,
+            out_hidden_size=64,
+            patch_size=16,
+            num_position_embeddings=64,
+            deepstack_visual_indexes=[1],
+        ),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=True,
     )
     torch.manual_seed(0)
     model = Qwen3VLForConditionalGeneration(config)
-    model.generation_config = GenerationConfig(eos_token_id=[ids["<|im_end|>"]], pad_token_id=ids["<|endoftext|>"])
+    model.generation_config = GenerationConfig(
+        eos_token_id=[ids["<|im_end|>"]], pad_token_id=ids["<|endoftext|>"]
+    )
     model.save_pretrained(path)
     Qwen3VLProcessor(
         image_processor=Qwen2VLImageProcessor(patch_size=16, min_pixels=32 * 32, max_pixels=64 * 64 * 4),
-        video_processor=Qwen3VLVideoProcessor(), tokenizer=tok, chat_template=tok.chat_template,
+        video_processor=Qwen3VLVideoProcessor(),
+        tokenizer=tok,
+        chat_template=tok.chat_template,
     ).save_pretrained(path)
     return path
 
@@ -132,8 +180,13 @@ def test_openai_wire_format_native_calls_and_tool_frames():
     backend = OpenAIBackend(closed_port_url(), "m")  # building the wire form needs no server
     wire = backend.to_wire(_conversation(), [CROP_VIDEO_SCHEMA])
     assert [m["role"] for m in wire] == ["system", "user", "assistant", "tool"]
-    assert wire[2]["tool_calls"] == [{"id": "c1", "type": "function", "function": {
-        "name": "crop_video", "arguments": '{"start_time": 60, "end_time": 70}'}}]
+    assert wire[2]["tool_calls"] == [
+        {
+            "id": "c1",
+            "type": "function",
+            "function": {"name": "crop_video", "arguments": '{"start_time": 60, "end_time": 70}'},
+        }
+    ]
     assert wire[3]["tool_call_id"] == "c1"
     kinds = [p["type"] for p in wire[3]["content"]]
     assert kinds == ["text", "image_url", "text"]

@@ -32,38 +32,72 @@ def trace_files(tmp_path_factory, sample_video):
     parts = []
     for k, (frame, t) in enumerate(zip(got.to_pil(), got.timestamps, strict=True)):
         frame.save(root / f"f{k}.png")
-        parts += [{"type": "text", "text": f"<{t:.1f}s>"}, {"type": "image_url", "image_url": {"url": f"f{k}.png"}}]
+        parts += [
+            {"type": "text", "text": f"<{t:.1f}s>"},
+            {"type": "image_url", "image_url": {"url": f"f{k}.png"}},
+        ]
     parts.append({"type": "text", "text": "4 frames."})
+    call_text = '<think>zoom</think>\n<tool_call>\n{"name": "crop_video", "arguments": {"start_time": 40.0, "end_time": 44.0}}\n</tool_call>'
     inline = {
         "id": "inline-frames",
         "tools": json.dumps([CROP_VIDEO_SCHEMA]),
         "messages": (
             [
-                {"role": "user", "content": [{"type": "video_url", "video_url": {"url": v}}, {"type": "text", "text": "Which shape?"}]},
-                {"role": "assistant", "content": '<think>zoom</think>\n<tool_call>\n{"name": "crop_video", "arguments": {"start_time": 40.0, "end_time": 44.0}}\n</tool_call>'},
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "video_url", "video_url": {"url": v}},
+                        {"type": "text", "text": "Which shape?"},
+                    ],
+                },
+                {"role": "assistant", "content": [{"type": "text", "text": call_text}]},
                 {"role": "tool", "content": parts},
-                {"role": "assistant", "content": "<answer>triangle</answer>"},
+                {"role": "assistant", "content": [{"type": "text", "text": "<answer>triangle</answer>"}]},
             ]
         ),
     }
     plain = {
         "id": "plain-qa",
         "messages": [
-            {"role": "user", "content": [{"type": "video_url", "video_url": {"url": v, "video_start": 0.0, "video_end": 30.0}}, {"type": "text", "text": "Colour?"}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "video_url", "video_url": {"url": v, "video_start": 0.0, "video_end": 30.0}},
+                    {"type": "text", "text": "Colour?"},
+                ],
+            },
             {"role": "assistant", "content": [{"type": "text", "text": "<answer>red</answer>"}]},
         ],
     }
     # One file with `messages` as lists (Arrow structs), one with JSON strings: a column has one type per file.
     good = [
         tool_trace_row(v, row_id="two-crops", crops=[(15.0, 25.0), (18.0, 22.0)], messages_as_json=False),
-        tool_trace_row(v, row_id="one-crop", clip=(50.0, 80.0), crops=[(60.0, 66.0)], answer="green", messages_as_json=False),
+        tool_trace_row(
+            v,
+            row_id="one-crop",
+            clip=(50.0, 80.0),
+            crops=[(60.0, 66.0)],
+            answer="green",
+            messages_as_json=False,
+        ),
         plain,
         inline,
     ]
     as_json = [{**r, "messages": json.dumps(r["messages"])} for r in good]
     bad = [
         tool_trace_row("/nonexistent/video.mp4", row_id="bad-missing-video"),
-        {"id": "bad-json-call", "messages": json.dumps([{"role": "user", "content": "q"}, {"role": "assistant", "content": "<tool_call>{\"name\": \"crop_video\", \"arguments\": {start_time: 1}</tool_call>"}])},
+        {
+            "id": "bad-json-call",
+            "messages": json.dumps(
+                [
+                    {"role": "user", "content": "q"},
+                    {
+                        "role": "assistant",
+                        "content": '<tool_call>{"name": "crop_video", "arguments": {start_time: 1}</tool_call>',
+                    },
+                ]
+            ),
+        },
         {"id": "bad-empty", "messages": "[]"},
     ]
     good_path = write_jsonl(good, root / "good.jsonl")
@@ -72,9 +106,10 @@ def trace_files(tmp_path_factory, sample_video):
 
 
 def build_dataset(path, folder, model_dir, tmp, *, on_bad_row="skip", packing=True):
-    import longvt_plugins.lmms_engine.register  # noqa: F401  (what the launcher imports)
     from lmms_engine.datasets import DatasetConfig
     from lmms_engine.mapping_func import DATASET_MAPPING
+
+    import longvt_plugins.lmms_engine.register  # noqa: F401  (what the launcher imports)
 
     config = DatasetConfig(
         dataset_type="longvt_imcott",
@@ -90,7 +125,11 @@ def build_dataset(path, folder, model_dir, tmp, *, on_bad_row="skip", packing=Tr
         shuffle=False,
         video_max_frames=8,
         video_max_pixels=SMALL,
-        extra_kwargs={"on_bad_row": on_bad_row, "crop_budget": CROP_BUDGET, "length_cache": str(tmp / "lengths.tsv")},
+        extra_kwargs={
+            "on_bad_row": on_bad_row,
+            "crop_budget": CROP_BUDGET,
+            "length_cache": str(tmp / "lengths.tsv"),
+        },
     )
     ds = DATASET_MAPPING["longvt_imcott"](config)
     ds.build()
@@ -99,7 +138,9 @@ def build_dataset(path, folder, model_dir, tmp, *, on_bad_row="skip", packing=Tr
 
 @pytest.fixture(scope="module")
 def dataset(trace_files, tiny_model_dir, tmp_path_factory):
-    return build_dataset(trace_files["mixed"], trace_files["root"], tiny_model_dir, tmp_path_factory.mktemp("cache"))
+    return build_dataset(
+        trace_files["mixed"], trace_files["root"], tiny_model_dir, tmp_path_factory.mktemp("cache")
+    )
 
 
 def _index(ds, row_id):
@@ -140,7 +181,10 @@ def test_loss_mask_is_exactly_the_assistant_spans(dataset):
     text = tok.decode([t for t, lab in zip(ids, labels, strict=True) if lab != -100])
     assert text.count("<tool_call>") == 2 and "<answer>blue</answer>" in text
     assert "tool_response" not in text and "crop_video returned" not in text  # tool output is never trained
-    vision = {tok.convert_tokens_to_ids(t) for t in ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")}
+    vision = {
+        tok.convert_tokens_to_ids(t)
+        for t in ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
+    }
     assert not any(lab in vision for lab in labels)
 
 
@@ -162,20 +206,28 @@ def test_same_tokens_as_the_verl_tool_path(dataset, trace_files):
 
     proc = dataset.processor.processor
     builder = create_continuous_token_builder(
-        proc.tokenizer, hf_model_type="qwen2_5_vl", processor=proc, mm_processor_kwargs={"do_sample_frames": False}
+        proc.tokenizer,
+        hf_model_type="qwen2_5_vl",
+        processor=proc,
+        mm_processor_kwargs={"do_sample_frames": False},
     )
     tool = CropVideoTool({"type": "native", **CROP_BUDGET})
     tools = [tool.tool_schema.model_dump(exclude_unset=True, exclude_none=True)]
     msgs = json.loads(row["messages"])
     prompt = [
         {"role": "system", "content": msgs[0]["content"]},
-        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": msgs[1]["content"][1]["text"]}]},
+        {
+            "role": "user",
+            "content": [{"type": "video"}, {"type": "text", "text": msgs[1]["content"][1]["text"]}],
+        },
     ]
     ids = builder.build_initial_tokens(prompt, tools=tools, videos=[np.asarray(material.videos[0])])
     # The assistant turn as the policy would have generated it (its tokens are the model's, not re-rendered).
     call = msgs[2]["tool_calls"][0]["function"]
-    generated = f'{msgs[2]["content"]}\n<tool_call>\n{{"name": "crop_video", "arguments": {call["arguments"]}}}\n</tool_call><|im_end|>'
-    ids = builder.merge_assistant_tokens(ids, proc.tokenizer(generated, add_special_tokens=False)["input_ids"]).token_ids
+    generated = f'{msgs[2]["content"][0]["text"]}\n<tool_call>\n{{"name": "crop_video", "arguments": {call["arguments"]}}}\n</tool_call><|im_end|>'
+    ids = builder.merge_assistant_tokens(
+        ids, proc.tokenizer(generated, add_special_tokens=False)["input_ids"]
+    ).token_ids
     previous = prompt + [{"role": "assistant", "content": generated[: -len("<|im_end|>")]}]
 
     async def run_tool():
@@ -184,13 +236,16 @@ def test_same_tokens_as_the_verl_tool_path(dataset, trace_files):
 
     response, _, _ = asyncio.run(run_tool())
     # verl 0.9.1 ToolAgentLoop: all images, then the text; the verl plugin then moves each timestamp before its frame.
-    content = [{"type": "image", "image": im} for im in response.image] + [{"type": "text", "text": response.text}]
+    content = [{"type": "image", "image": im} for im in response.image] + [
+        {"type": "text", "text": response.text}
+    ]
     updated = previous + [{"role": "tool", "content": content}]
     interleave_frame_labels(updated[len(previous) :])
     rl = builder.merge_context_tokens(previous, updated, ids, tools=tools).token_ids
 
     assert len(rl) < len(sft)
-    assert sft[: len(rl)] == rl  # system+tools, video, question, call, tool frames, generation prompt: identical
+    # system + tools, video, question, call, tool frames, generation prompt: identical
+    assert sft[: len(rl)] == rl
     assert proc.tokenizer.decode(sft[len(rl) :]).startswith("<think>The frames show it.</think>")
 
 
@@ -211,7 +266,9 @@ def test_packs_stay_within_budget_and_hold_every_good_row_once(dataset, trace_fi
     good = sorted(dataset.plan.lengths[_index(dataset, r)] for r in trace_files["good_ids"])
     assert sorted(seen) == good
     report = dataset.packing_report()
-    assert report["length_mismatches"] == 0 and report["packs"] == len(packs) == dataset.plan.summary()["packs"]
+    assert (
+        report["length_mismatches"] == 0 and report["packs"] == len(packs) == dataset.plan.summary()["packs"]
+    )
     assert 0 < report["realized_fill"] <= 1
     batch = VisionCollator(dataset.processor)(packs[:1])  # lmms-engine's collator takes our packs as they are
     grid = batch.get("image_grid_thw")
@@ -242,3 +299,36 @@ def test_unpacked_mode_yields_single_samples(trace_files, tiny_model_dir, tmp_pa
     ds = build_dataset(trace_files["good"], trace_files["root"], tiny_model_dir, tmp_path, packing=False)
     samples = list(iter(ds))
     assert len(samples) == 4 and all(isinstance(s, dict) for s in samples)
+
+
+@pytest.mark.parametrize("stage", ["sft", "rft"])
+def test_recipes_validate_against_lmms_engine_config_classes(stage, dataset):
+    """Every key of the 7B recipes is one lmms-engine reads (it silently drops unknown ones), our names are used,
+    and the replayed-crop budget equals the RL tool's budget (else SFT would show other frames than RL)."""
+    from pathlib import Path
+
+    import yaml
+    from lmms_engine.datasets import DatasetConfig
+    from lmms_engine.launch.cli import filter_training_args
+    from lmms_engine.models import ModelConfig
+
+    from longvt_plugins.core.crop_tool import CropBudget
+
+    repo = Path(__file__).resolve().parents[1]
+    cfg = yaml.safe_load((repo / "recipes" / stage / f"longvt_7b_{stage}.yaml").read_text())
+    data = DatasetConfig(**cfg["dataset_config"])
+    assert set(cfg["dataset_config"]) <= set(DatasetConfig.model_fields)
+    assert (
+        data.dataset_type == "longvt_imcott"
+        and data.processor_config["processor_type"] == "longvt_qwen2_5_vl"
+    )
+    assert data.packing_length == 51200 and data.video_max_frames == 512 and data.video_max_pixels == 50176
+    ModelConfig(**cfg["model_config"])
+    assert filter_training_args(dict(cfg["trainer_args"])) == cfg["trainer_args"]
+    assert cfg["trainer_args"]["max_steps"] == {"sft": 3000, "rft": 1600}[stage]
+    rl = yaml.safe_load((repo / "longvt_plugins" / "verl" / "tool_config.yaml").read_text())["tools"][0][
+        "config"
+    ]
+    sft_budget = CropBudget(**data.extra_kwargs["crop_budget"])
+    rl_budget = CropBudget(**{k: v for k, v in rl.items() if k != "type"})
+    assert sft_budget == rl_budget

@@ -32,7 +32,11 @@ def _reference_ffd(lengths, capacity):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(1, 500).flatmap(lambda cap: st.tuples(st.just(cap), st.lists(st.integers(0, cap), max_size=80))))
+@given(
+    st.integers(1, 500).flatmap(
+        lambda cap: st.tuples(st.just(cap), st.lists(st.integers(0, cap), max_size=80))
+    )
+)
 def test_ffd_matches_the_textbook_algorithm_and_never_overfills(case):
     capacity, lengths = case
     packs = first_fit_decreasing(lengths, capacity)
@@ -53,7 +57,9 @@ def test_next_fit_is_what_lmms_engine_first_fit_does():
 
     lengths = [5, 3, 7, 2, 2, 9, 1, 4, 4, 6]
     packer = build_online_packer("first_fit", 10)
-    theirs = [list(p) for i, n in enumerate(lengths) for p in packer.add(i, n)] + [list(p) for p in packer.flush()]
+    theirs = [list(p) for i, n in enumerate(lengths) for p in packer.add(i, n)] + [
+        list(p) for p in packer.flush()
+    ]
     assert theirs == next_fit(lengths, 10)
 
 

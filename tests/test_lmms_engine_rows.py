@@ -13,7 +13,10 @@ def _row(messages, **extra):
     return {"id": "r1", "messages": messages, **extra}
 
 
-USER = {"role": "user", "content": [{"type": "video_url", "video_url": {"url": "/v.mp4"}}, {"type": "text", "text": "q"}]}
+USER = {
+    "role": "user",
+    "content": [{"type": "video_url", "video_url": {"url": "/v.mp4"}}, {"type": "text", "text": "q"}],
+}
 
 
 def test_structured_and_inline_tool_calls_are_parsed_and_replay_is_bound_to_the_call():
@@ -22,17 +25,29 @@ def test_structured_and_inline_tool_calls_are_parsed_and_replay_is_bound_to_the_
         {
             "role": "assistant",
             "content": "<think>a</think>",
-            "tool_calls": [{"type": "function", "function": {"name": "crop_video", "arguments": '{"start_time": 1, "end_time": 3}'}}],
+            "tool_calls": [
+                {
+                    "type": "function",
+                    "function": {"name": "crop_video", "arguments": '{"start_time": 1, "end_time": 3}'},
+                }
+            ],
         },
         {"role": "tool", "replay": True},
-        {"role": "assistant", "content": '<tool_call>{"name": "crop_video", "arguments": {"start_time": 4, "end_time": 6}}</tool_call>'},
+        {
+            "role": "assistant",
+            "content": '<tool_call>{"name": "crop_video", "arguments": {"start_time": 4, "end_time": 6}}</tool_call>',
+        },
         {"role": "tool", "replay": True},
         {"role": "assistant", "content": "<answer>x</answer>"},
     ]
     row = parse_row(_row(json.dumps(msgs)), "r1")
     crops = [m for m in row.media if isinstance(m, CropReplay)]
-    assert [c.arguments for c in crops] == [{"start_time": 1, "end_time": 3}, {"start_time": 4, "end_time": 6}]
-    assert all(c.video == "/v.mp4" for c in crops)  # bound to the row's video, never to a path the model wrote
+    assert [c.arguments for c in crops] == [
+        {"start_time": 1, "end_time": 3},
+        {"start_time": 4, "end_time": 6},
+    ]
+    # bound to the row's video, never to a path the model wrote
+    assert all(c.video == "/v.mp4" for c in crops)
     assert row.messages[1]["tool_calls"][0]["function"]["arguments"] == {"start_time": 1, "end_time": 3}
     assert isinstance(row.media[0], VideoRef)
 
@@ -40,8 +55,15 @@ def test_structured_and_inline_tool_calls_are_parsed_and_replay_is_bound_to_the_
 def test_arrow_null_fields_are_ignored():
     # What a parquet / jsonl struct column gives back when parts of different shapes share one schema.
     msgs = [
-        {"role": "user", "content": [{"type": "text", "text": "q", "image_url": None, "video_url": None}], "tool_calls": None},
-        {"role": "assistant", "content": [{"type": "text", "text": "a", "image_url": None, "video_url": None}]},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "q", "image_url": None, "video_url": None}],
+            "tool_calls": None,
+        },
+        {
+            "role": "assistant",
+            "content": [{"type": "text", "text": "a", "image_url": None, "video_url": None}],
+        },
     ]
     row = parse_row(_row(msgs), "r1")
     assert row.messages[0]["content"] == [{"type": "text", "text": "q"}]
@@ -55,15 +77,48 @@ def test_arrow_null_fields_are_ignored():
         ("{not json", "not valid JSON"),
         ([USER], "no assistant turn"),
         ([USER, {"role": "robot", "content": "x"}], "unknown role"),
-        ([USER, {"role": "assistant", "content": "<tool_call>{bad json</tool_call>"}], "malformed <tool_call>"),
         (
-            [USER, {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "crop_video", "arguments": "{oops"}}]}],
+            [USER, {"role": "assistant", "content": "<tool_call>{bad json</tool_call>"}],
+            "malformed <tool_call>",
+        ),
+        (
+            [
+                USER,
+                {
+                    "role": "assistant",
+                    "content": "",
+                    "tool_calls": [{"function": {"name": "crop_video", "arguments": "{oops"}}],
+                },
+            ],
             "not valid JSON",
         ),
-        ([USER, {"role": "tool", "replay": True}, {"role": "assistant", "content": "a"}], "needs a preceding assistant"),
-        ([{"role": "user", "content": [{"type": "video_url", "video_url": {"url": "/v.mp4", "video_start": 5, "video_end": 2}}]}, {"role": "assistant", "content": "a"}], "video_end"),
-        ([USER, {"role": "assistant", "content": [{"type": "image_url", "image_url": {"url": "x.png"}}]}], "only hold text"),
-        ([{"role": "user", "content": [{"type": "audio_url"}]}, {"role": "assistant", "content": "a"}], "unknown content part"),
+        (
+            [USER, {"role": "tool", "replay": True}, {"role": "assistant", "content": "a"}],
+            "needs a preceding assistant",
+        ),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "video_url",
+                            "video_url": {"url": "/v.mp4", "video_start": 5, "video_end": 2},
+                        }
+                    ],
+                },
+                {"role": "assistant", "content": "a"},
+            ],
+            "video_end",
+        ),
+        (
+            [USER, {"role": "assistant", "content": [{"type": "image_url", "image_url": {"url": "x.png"}}]}],
+            "only hold text",
+        ),
+        (
+            [{"role": "user", "content": [{"type": "audio_url"}]}, {"role": "assistant", "content": "a"}],
+            "unknown content part",
+        ),
     ],
 )
 def test_malformed_rows_name_the_row_and_the_reason(messages, reason):

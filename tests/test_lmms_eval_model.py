@@ -228,16 +228,41 @@ def test_model_args_are_checked_and_the_paper_protocol_fills_the_budgets(tasks):
 
 
 def test_a_qwen3_vl_checkpoint_runs_the_same_task_with_its_own_template(tasks, fixture_cache):
-    from longvt_plugins.testing.tiny_model import chat_template_text, tiny_qwen3vl
+    from transformers import AutoProcessor
+
+    from longvt_plugins.testing.tiny_model import tiny_qwen3vl
 
     path = tiny_qwen3vl(fixture_cache)
     model = make_model("LongVTAgentHF", pretrained=str(path), max_frames=4, max_new_tokens=8, max_turns=2)
-    # Chosen from the checkpoint's config (model_type), not by a flag: its own template and 16-px patches.
+    # Chosen from the checkpoint's config (model_type), not by a flag: the checkpoint's own template (the tiny
+    # one carries a copy of ours, as no real one can be downloaded here) and Qwen3-VL's 16-px patches.
     assert model.backend.family == "qwen3_vl" and model.backend.patch_size == 16
-    assert model.backend.chat_template != chat_template_text()
+    assert model.backend.chat_template == AutoProcessor.from_pretrained(path).chat_template
     scores = evaluate(model, "longvtp_videosiah_tool", tasks["longvtp_videosiah_tool"], docs=[0])
     log = scores[0]["longvt"]
     assert scores[0]["failed"] == 0.0 and log["stop_reason"] not in ("backend_error", "video_error")
     assert log["skim_frames"] == 4 and log["usage"]["prompt_tokens"] > 0
     assert all(0 < (t["completion_tokens"] or 0) <= 8 for t in log["turns"])
     assert scores[0]["protocol"]["model"]["family"] == "qwen3_vl"
+
+
+def test_a_request_for_a_doc_that_does_not_exist_is_an_empty_answer_not_a_crash(tasks):
+    from lmms_eval.api.instance import Instance
+
+    task = tasks["longvtp_lvbench_tool"]
+    with OpenAIStubServer(window_reader_policy) as server:
+        model = make_model(base_url=server.base_url, max_frames=4)
+        model.task_dict = {"longvtp_lvbench_tool": task.dataset}
+        args = (
+            "",
+            task.doc_to_messages,
+            dict(task.config.generation_kwargs),
+            99,
+            "longvtp_lvbench_tool",
+            "train",
+        )
+        (out,) = model.generate_until(
+            [Instance("generate_until", args, 0, {"task": "x", "doc_id": 99, "repeats": 1})]
+        )
+        assert server.requests == []
+    assert out.text == "" and out.token_counts.output_tokens == 0

@@ -232,3 +232,14 @@ def test_samples_of_a_task_yaml_are_valid_json_lines(sample):
         for f in files:
             rows = [json.loads(line) for line in f.read_text().splitlines()]
             assert rows and all("question" in r and "answer" in r for r in rows)
+
+
+def test_doc_key_matches_between_the_full_doc_and_lmms_evals_image_free_copy():
+    from PIL import Image
+
+    from longvt_plugins.lmms_eval.tasklib import doc_key
+
+    scored = {"id": "v_Art_1", "question": "Q?", "options": ["a", "b"], "meta": {"n": 1}}
+    full = dict(scored, image_1=Image.new("RGB", (4, 4)), image_2=None, images=[Image.new("RGB", (2, 2))])
+    assert doc_key(full) == doc_key(scored)
+    assert doc_key(dict(scored, question="other")) != doc_key(scored)

@@ -18,7 +18,9 @@ def gop_video(fixture_cache):
     if meta.exists():
         return VideoManifest.load(meta)
     lengths = [5, 9.5, 4.5, 12, 7.25, 6, 10, 5.75]
-    return make_synthetic_video(path, duration=60.0, fps=4.0, width=160, height=96, scene_lengths=lengths, gop=8)
+    return make_synthetic_video(
+        path, duration=60.0, fps=4.0, width=160, height=96, scene_lengths=lengths, gop=8
+    )
 
 
 def _times(res):
@@ -43,7 +45,9 @@ def test_quiet_gops_are_skipped_and_every_cut_is_still_found(gop_video):
 @pytest.mark.parametrize("chunk", [7.0, 10.0, 13.5, 30.0])
 def test_time_chunks_merge_back_to_the_whole_video_result(gop_video, chunk):
     whole = detect_cuts(gop_video.path)
-    starts = [k * chunk for k in range(int(gop_video.duration // chunk) + 1) if k * chunk < gop_video.duration]
+    starts = [
+        k * chunk for k in range(int(gop_video.duration // chunk) + 1) if k * chunk < gop_video.duration
+    ]
     parts = [
         detect_cuts(gop_video.path, s, None if i == len(starts) - 1 else starts[i + 1])
         for i, s in enumerate(starts)

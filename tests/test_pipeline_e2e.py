@@ -20,6 +20,8 @@ from longvt_plugins.pipeline.runner import run_pipeline, run_stage
 from longvt_plugins.pipeline.scripted import ScriptedTeacher, scene_label
 from longvt_plugins.pipeline.store import read_jsonl, read_stage_records
 
+pytestmark = pytest.mark.slow  # one full pipeline run over HTTP is shared by the module (~15-45 s on 2 cores)
+
 SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "schemas" / "pipeline"
 # (video id, duration, scene lengths): three lengths, one video with a single scene.
 VIDEOS = [("clip_a", 20.0, [8, 12]), ("clip_b", 35.0, [5, 10, 12, 8]), ("clip_c", 12.0, [12])]
@@ -73,7 +75,13 @@ def write_config(folder: Path, manifest: Path, base_url: str, **stage_overrides)
     cfg = {
         "workdir": "work",
         "videos": str(manifest),
-        "model": {"base_url": base_url, "model": "teacher", "concurrency": 4, "retries": 0, "json_retries": 1},
+        "model": {
+            "base_url": base_url,
+            "model": "teacher",
+            "concurrency": 4,
+            "retries": 0,
+            "json_retries": 1,
+        },
         "stages": stages,
     }
     folder.mkdir(parents=True, exist_ok=True)
@@ -102,7 +110,10 @@ def comparable(files: dict[str, list[dict]]) -> dict[str, list]:
     out = {}
     for key, rows in files.items():
         if key == "traces":
-            rows = [{k: r[k] for k in ("id", "accepted", "reason", "final_answer", "crops", "score")} for r in rows]
+            rows = [
+                {k: r[k] for k in ("id", "accepted", "reason", "final_answer", "crops", "score")}
+                for r in rows
+            ]
         elif key == "export":
             rows = [{k: r[k] for k in ("id", "rows", "rejected")} for r in rows]
         out[key] = rows
@@ -178,6 +189,9 @@ def test_records_match_the_published_schemas(reference):
             jsonschema.validate(row, schema)
         for row in read_stage_records(cfg.workdir, stage, "failures"):
             jsonschema.validate(row, json.loads((SCHEMAS / "failure.schema.json").read_text()))
+    sft_schema = json.loads((SCHEMAS.parent / "sft_trace.schema.json").read_text())
+    for row in read_jsonl(cfg.workdir / "export" / "sft.jsonl"):
+        jsonschema.validate(row, sft_schema)  # the lmms-engine plugin's published row schema
     for row in read_jsonl(cfg.workdir / "export" / "eval.jsonl"):
         jsonschema.validate(row, json.loads((SCHEMAS / "eval_row.schema.json").read_text()))
 

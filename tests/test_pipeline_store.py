@@ -56,7 +56,10 @@ def test_shard_of_is_stable_and_covers_every_shard():
         ({"workdir": "w", "stages": {"detct": {}}}, "unknown stage 'detct'"),
         ({"workdir": "w", "stages": {"detect": {"threshhold": 3}}}, "unknown key.*threshhold"),
         ({"workdir": "w", "model": {"base_ur1": "x"}}, "config.model: unknown key.*base_ur1"),
-        ({"workdir": "w", "stages": {"traces": {"judge": {"modle": "j"}}}}, "stages.traces.judge: unknown key"),
+        (
+            {"workdir": "w", "stages": {"traces": {"judge": {"modle": "j"}}}},
+            "stages.traces.judge: unknown key",
+        ),
         ({"workdir": "w", "vidoes": "m.jsonl"}, "config: unknown key.*vidoes"),
         ([1, 2], "must be a mapping"),
     ],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from importlib.metadata import version
 from pathlib import Path
 
@@ -178,3 +179,22 @@ def test_recipe_pins_the_installed_verl():
     pin = (RECIPE / "REQUIRED_VERL.txt").read_text().strip()
     assert pin.startswith("verl[verl-core]==")
     assert version("verl") == pin.split("==", 1)[1]
+
+
+@pytest.mark.slow
+def test_launch_script_ships_worker_environment_in_rays_runtime_env(recipe_config):
+    env_vars = recipe_config.ray_kwargs.ray_init.runtime_env.env_vars
+    assert env_vars.FORCE_QWENVL_VIDEO_READER == "decord"
+    assert env_vars.LONGVT_JUDGE_BASE_URL == SCRIPT_ENV["LONGVT_JUDGE_BASE_URL"]
+
+
+def test_judge_check_script_talks_to_a_loopback_judge():
+    from longvt_plugins.testing.openai_server import OpenAIStubServer
+
+    script = Path(__file__).resolve().parents[1] / "recipes" / "judge" / "check_judge.sh"
+    with OpenAIStubServer(lambda body: "Judgement: 1", model="judge") as judge:
+        environ = dict(os.environ, LONGVT_JUDGE_BASE_URL=judge.base_url, PYTHON=sys.executable)
+        done = subprocess.run(["bash", str(script)], env=environ, capture_output=True, text=True, timeout=120)
+        asked = len(judge.requests)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "score=1" in done.stdout and "fallback=False" in done.stdout and asked == 1

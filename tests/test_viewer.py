@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 from test_agent_support import crop_then_answer
+from typer.testing import CliRunner
 
+from longvt_plugins.cli import app
 from longvt_plugins.core.agent import AgentBudgets, run_agent, score_trace
 from longvt_plugins.core.backends import OpenAIBackend
 from longvt_plugins.core.crop_tool import CropBudget
@@ -20,17 +22,29 @@ from longvt_plugins.viewer import load_traces, render_html, write_html
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 
-def _scripted_trace(video: str, start: float, end: float, answer: str, truth: str | None) -> Trace:
+def _scripted_trace(
+    video: str, start: float, end: float, answer: str, truth: str | None, thumbnails: bool = True
+) -> Trace:
     budgets = AgentBudgets(skim_max_frames=12, crop=CropBudget(max_frames=8))
     with OpenAIStubServer(crop_then_answer(start, end, answer), model="scripted-policy") as server:
-        trace = run_agent(video, "Which coloured shape is shown in the scene that starts at 60 seconds?",
-                          OpenAIBackend(server.base_url, "scripted-policy", max_retries=0), budgets,
-                          ground_truth=truth, thumbnails=True)
+        trace = run_agent(
+            video,
+            "Which coloured shape is shown in the scene that starts at 60 seconds?",
+            OpenAIBackend(server.base_url, "scripted-policy", max_retries=0),
+            budgets,
+            ground_truth=truth,
+            thumbnails=thumbnails,
+        )
     if truth is not None:
         score_trace(trace, judge_config=JudgeConfig(base_url=None))
     return trace
@@ -55,6 +69,19 @@ def test_single_trace_page_has_timeline_crops_thumbnails_and_outcome(traces):
     assert page.count("data:image/jpeg;base64,") == t.frames_seen
     assert "yellow square" in page and "stop: answer" in page
     assert 'id="index"' not in page  # one trace: no index
+
+
+def test_view_resamples_missing_thumbnails_from_the_video(tmp_path, sample_video, traces):
+    bare = _scripted_trace(sample_video.path, 60, 70, "yellow square", "yellow square", thumbnails=False)
+    assert bare.thumbnails == {}
+    bare.save(tmp_path / "bare.json")
+    result = CliRunner().invoke(app, ["view", str(tmp_path / "bare.json"), "-o", str(tmp_path / "bare.html")])
+    assert result.exit_code == 0, result.output
+    assert f"re-sampled {traces[0].frames_seen} frame thumbnails" in " ".join(result.output.split())
+    page = (tmp_path / "bare.html").read_text()
+    # Same video, same budgets: the very thumbnails the run itself would have stored.
+    for key, url in traces[0].thumbnails.items():
+        assert url in page, key
 
 
 def test_untrusted_text_is_escaped(traces):
@@ -91,7 +118,10 @@ def test_loads_trace_json_samples_jsonl_and_verl_dump(tmp_path, traces):
         "output": '<think>look</think>\n<tool_call>\n{"name": "crop_video", "arguments": {"start_time": 60, '
         '"end_time": 70}}\n</tool_call>user\n<tool_response>\n<60.0s><61.0s><62.0s>crop_video returned 3 frames'
         "\n</tool_response>assistant\n<think>yellow</think><answer>yellow square</answer>",
-        "gts": "yellow square", "score": 2.4, "acc": 1.0, "step": 3,
+        "gts": "yellow square",
+        "score": 2.4,
+        "acc": 1.0,
+        "step": 3,
     }
     (dump / "3.jsonl").write_text(json.dumps(record) + "\n")
     (v,) = load_traces(dump).traces
@@ -135,13 +165,16 @@ def test_trace_page_in_headless_chromium(tmp_path, traces):
             assert page.locator(".timeline .skim-tick").count() == len(t.skim["timestamps"])
             window = page.locator("rect.crop-window")
             assert window.count() == 1
-            assert (window.get_attribute("data-start"), window.get_attribute("data-end")) == ("60.000", "70.000")
+            assert (window.get_attribute("data-start"), window.get_attribute("data-end")) == (
+                "60.000",
+                "70.000",
+            )
             assert window.bounding_box()["width"] > 20  # drawn, not collapsed: 10 s of a 120 s timeline
             thumbs = page.locator("figure.frame-thumb img")
             assert thumbs.count() == t.frames_seen
             # Every thumbnail decoded (no broken image) - the page is readable from disk alone.
             assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
-            crop_captions = page.locator('li.turn figure.frame-thumb figcaption').all_inner_texts()
+            crop_captions = page.locator("li.turn figure.frame-thumb figcaption").all_inner_texts()
             assert crop_captions == [f"{ts:.1f}s" for ts in t.crops[0].timestamps]
             assert "yellow square" in page.locator("dl.outcome").inner_text()
             shot = tmp_path / "viewer_trace.png"

@@ -33,24 +33,37 @@ def demo_question(manifest) -> tuple[str, str]:
 
 
 def ask(
-    video: Path | None = typer.Argument(None, help="Video file. Omit for the built-in demo video and question."),
+    video: Path | None = typer.Argument(
+        None, help="Video file. Omit for the built-in demo video and question."
+    ),
     question: str | None = typer.Argument(None, help="The question (required with VIDEO)."),
     model: str | None = typer.Option(
         None, "--model", help="Checkpoint dir run in-process; with --base-url, the served model name."
     ),
     base_url: str | None = typer.Option(
-        None, "--base-url", envvar="LONGVT_POLICY_BASE_URL", help="OpenAI-compatible server, e.g. http://host:8000/v1."
+        None,
+        "--base-url",
+        envvar="LONGVT_POLICY_BASE_URL",
+        help="OpenAI-compatible server, e.g. http://host:8000/v1.",
     ),
     api_key: str | None = typer.Option(None, "--api-key", envvar="LONGVT_POLICY_API_KEY"),
     hermes_text: bool = typer.Option(
-        False, "--hermes-text", help="Server without a tool parser: describe the tool in the prompt, parse <tool_call> text."
+        False,
+        "--hermes-text",
+        help="Server without a tool parser: describe the tool in the prompt, parse <tool_call> text.",
     ),
-    device: str | None = typer.Option(None, help="In-process device (cpu, cuda, cuda:1); default: cuda if present."),
+    device: str | None = typer.Option(
+        None, help="In-process device (cpu, cuda, cuda:1); default: cuda if present."
+    ),
     dtype: str | None = typer.Option(None, help="In-process dtype (float32, bfloat16); default by device."),
     answer: str | None = typer.Option(
-        None, "--answer", help="Ground truth: scored by the judge if LONGVT_JUDGE_BASE_URL is set, else by rule."
+        None,
+        "--answer",
+        help="Ground truth: scored by the judge if LONGVT_JUDGE_BASE_URL is set, else by rule.",
     ),
-    style: str = typer.Option("tool", help="tool (skim + crop_video), think (no tool), direct (short answer)."),
+    style: str = typer.Option(
+        "tool", help="tool (skim + crop_video), think (no tool), direct (short answer)."
+    ),
     skim_frames: int | None = typer.Option(None, help="Max frames of the whole-video skim [64; demo 16]."),
     skim_fps: float = typer.Option(1.0, help="Skim sampling rate before the frame cap."),
     skim_max_pixels: int = typer.Option(224 * 224, help="Max pixels per skim frame."),
@@ -60,7 +73,9 @@ def ask(
     max_crops: int = typer.Option(5, help="Max crop_video calls per question."),
     max_turns: int | None = typer.Option(None, help="Max assistant turns [6; demo 3]."),
     max_new_tokens: int | None = typer.Option(None, help="Max tokens per turn [4096; demo 48]."),
-    max_total_tokens: int | None = typer.Option(None, help="Max generated tokens over all turns [16384; demo 144]."),
+    max_total_tokens: int | None = typer.Option(
+        None, help="Max generated tokens over all turns [16384; demo 144]."
+    ),
     temperature: float = typer.Option(0.0),
     seed: int | None = typer.Option(None),
     timeout: float = typer.Option(300.0, help="Seconds per server request."),
@@ -82,7 +97,9 @@ def ask(
     if style not in STYLES:
         raise typer.BadParameter(f"style must be one of {', '.join(STYLES)}", param_hint="--style")
     if video is not None and not question:
-        raise typer.BadParameter("give the QUESTION after VIDEO (or neither, for the demo)", param_hint="QUESTION")
+        raise typer.BadParameter(
+            "give the QUESTION after VIDEO (or neither, for the demo)", param_hint="QUESTION"
+        )
 
     demo = video is None
     meta: dict = {}
@@ -110,7 +127,9 @@ def ask(
         meta["random_weights"] = True
         console.print(f"[bold yellow]{DEMO_LABEL}[/bold yellow]")
     elif base_url is None and not Path(model).is_dir():
-        console.print(f"[red]--model {model}: not a checkpoint directory (use --base-url for a served model)[/red]")
+        console.print(
+            f"[red]--model {model}: not a checkpoint directory (use --base-url for a served model)[/red]"
+        )
         raise typer.Exit(code=2)
 
     defaults = DEMO_DEFAULTS if random_model else REAL_DEFAULTS
@@ -119,7 +138,9 @@ def ask(
             skim_fps=skim_fps,
             skim_max_frames=skim_frames or defaults["skim_frames"],
             skim_max_pixels=skim_max_pixels,
-            crop=CropBudget(fps=crop_fps, max_frames=crop_frames, max_pixels=crop_max_pixels, max_calls=max_crops),
+            crop=CropBudget(
+                fps=crop_fps, max_frames=crop_frames, max_pixels=crop_max_pixels, max_calls=max_crops
+            ),
             max_turns=max_turns or defaults["max_turns"],
             max_new_tokens=max_new_tokens or defaults["max_new_tokens"],
             max_total_tokens=max_total_tokens or defaults["max_total_tokens"],
@@ -131,7 +152,12 @@ def ask(
     try:
         with console.status(f"loading {'server ' + base_url if base_url else model}..."):
             backend = make_backend(
-                model=model, base_url=base_url, api_key=api_key, device=device, dtype=dtype, timeout=timeout,
+                model=model,
+                base_url=base_url,
+                api_key=api_key,
+                device=device,
+                dtype=dtype,
+                timeout=timeout,
                 native_tools=not hermes_text,
             )
     except BackendError as exc:
@@ -174,7 +200,9 @@ def _progress(console):
     def on_event(event: AgentEvent) -> None:
         d = event.data
         if event.kind == "skim":
-            console.print(f"skim: {d['frames']} frames of a {d['duration']:.1f}s video ({d['elapsed_s']:.2f}s)")
+            console.print(
+                f"skim: {d['frames']} frames of a {d['duration']:.1f}s video ({d['elapsed_s']:.2f}s)"
+            )
         elif event.kind == "turn":
             r = d["record"]
             calls = ", ".join(f"{c['name']}({_args(c['arguments'])})" for c in r.tool_calls) or "no tool call"

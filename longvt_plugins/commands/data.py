@@ -1,7 +1,90 @@
-"""Placeholder: this command group is built by the verl and lmms-engine issues."""
+"""`longvt data`: convert between LongVT's released data, our pipeline's output and the hosts' formats."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 app = typer.Typer(no_args_is_help=True)
+
+
+def _path_map(pairs: list[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        old, sep, new = pair.partition("=")
+        if not sep or not old:
+            raise typer.BadParameter(f"--path-map takes OLD=NEW, got {pair!r}")
+        mapping[old] = new
+    return mapping
+
+
+@app.command("to-verl")
+def to_verl(
+    inputs: list[Path] = typer.Argument(
+        ..., help="QA files: .jsonl / .json / .parquet (ours or LongVT's RL rows)."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="The verl RL parquet to write."),
+    source: str = typer.Option(
+        "auto", help="auto | qa (our pipeline) | longvt (LongVT's released RL parquet)."
+    ),
+    split: str = typer.Option("train", help="Stored in extra_info.split."),
+    style: str = typer.Option("tool", help="Prompt style: tool (crop_video) | think | direct."),
+    fps: float = typer.Option(1.0, help="Frames per second verl samples from the initial video."),
+    max_frames: int = typer.Option(64, help="Most frames of the initial video."),
+    min_frames: int = typer.Option(4, help="Fewest frames of the initial video."),
+    max_pixels: int = typer.Option(224 * 224, help="Most pixels per initial-video frame."),
+    min_pixels: int = typer.Option(28 * 28, help="Fewest pixels per initial-video frame."),
+    video_root: Path | None = typer.Option(None, help="Directory that relative video paths are relative to."),
+    path_map: list[str] = typer.Option([], help="OLD=NEW: rewrite a video path prefix (repeatable)."),
+    strict: bool = typer.Option(False, help="Exit with status 1 when any sample was rejected."),
+) -> None:
+    """Write verl `RLHFDataset` rows (prompt with <video>, videos, tools_kwargs, reward_model, extra_info).
+
+    Samples that cannot be used (missing video, empty answer, segment outside the video...) are not written; they
+    are listed with their reason in OUT.rejected.jsonl.
+    """
+    from itertools import chain
+
+    from rich.console import Console
+
+    from longvt_plugins.verl.convert import STYLES, VideoSettings, convert, read_samples
+
+    console = Console(stderr=True)
+    if source not in ("auto", "qa", "longvt"):
+        raise typer.BadParameter("--source must be auto, qa or longvt")
+    if style not in STYLES:
+        raise typer.BadParameter(f"--style must be one of {', '.join(STYLES)}")
+    try:
+        samples = chain.from_iterable(read_samples(path, source) for path in inputs)
+        report = convert(
+            samples,
+            out,
+            video=VideoSettings(
+                fps=fps,
+                min_frames=min_frames,
+                max_frames=max_frames,
+                min_pixels=min_pixels,
+                max_pixels=max_pixels,
+            ),
+            split=split,
+            style=style,
+            video_root=video_root,
+            path_map=_path_map(path_map),
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"wrote {report.written} rows to {report.out_path}")
+    if report.rejected:
+        reasons: dict[str, int] = {}
+        for item in report.rejected:
+            key = item["reason"].split(":")[0]
+            reasons[key] = reasons.get(key, 0) + 1
+        console.print(
+            f"[yellow]rejected {len(report.rejected)} samples[/yellow] (listed in {report.rejected_path}):"
+        )
+        for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
+            console.print(f"  {count:6d}  {reason}")
+        if strict:
+            raise typer.Exit(1)

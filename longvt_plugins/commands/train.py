@@ -28,7 +28,9 @@ def default_config(stage: str) -> Path | None:
     return path if path.exists() else None
 
 
-def build_command(config: Path, overrides: list[str], nproc: int, master_port: int | None = None) -> list[str]:
+def build_command(
+    config: Path, overrides: list[str], nproc: int, master_port: int | None = None
+) -> list[str]:
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}"]
         if master_port:
@@ -39,10 +41,14 @@ def build_command(config: Path, overrides: list[str], nproc: int, master_port: i
     return cmd + [f"config_yaml={config}", *overrides]
 
 
-def _run(stage: str, ctx: typer.Context, config: Path | None, nproc: int, cpu_shims: bool, dry_run: bool, port):
+def _run(
+    stage: str, ctx: typer.Context, config: Path | None, nproc: int, cpu_shims: bool, dry_run: bool, port
+):
     config = config or default_config(stage)
     if config is None:
-        raise typer.BadParameter(f"no default {stage} recipe found here; pass --config", param_hint="--config")
+        raise typer.BadParameter(
+            f"no default {stage} recipe found here; pass --config", param_hint="--config"
+        )
     if not config.exists():
         raise typer.BadParameter(f"{config} does not exist", param_hint="--config")
     bad = [a for a in ctx.args if "=" not in a]
@@ -50,7 +56,8 @@ def _run(stage: str, ctx: typer.Context, config: Path | None, nproc: int, cpu_sh
         raise typer.BadParameter(f"overrides must look like key.path=value, got {bad}")
     cmd = build_command(config.resolve(), list(ctx.args), nproc, port)
     env = dict(os.environ)
-    env.setdefault("FORCE_QWENVL_VIDEO_READER", "decord")  # qwen-vl-utils' torchvision reader is gone in tv>=0.28
+    # qwen-vl-utils' torchvision reader is gone in torchvision >= 0.28
+    env.setdefault("FORCE_QWENVL_VIDEO_READER", "decord")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     if cpu_shims:
         env["LONGVT_CPU_SHIMS"] = "1"
@@ -62,7 +69,9 @@ def _run(stage: str, ctx: typer.Context, config: Path | None, nproc: int, cpu_sh
     raise typer.Exit(subprocess.call(cmd, env=env))
 
 
-_CONFIG = typer.Option(None, "--config", "-c", help="lmms-engine YAML (default: the LongVT-7B recipe of this stage).")
+_CONFIG = typer.Option(
+    None, "--config", "-c", help="lmms-engine YAML (default: the LongVT-7B recipe of this stage)."
+)
 _NPROC = typer.Option(1, help="Processes (GPUs) on this node; >1 runs under torchrun.")
 _SHIMS = typer.Option(False, "--cpu-shims", help="Let hf_trainer run without CUDA (tests, laptops).")
 _DRY = typer.Option(False, "--dry-run", help="Print the command instead of running it.")

@@ -9,11 +9,18 @@ import typer
 
 def view(
     source: Path = typer.Argument(
-        ..., help="A trace .json, a .jsonl of traces or lmms-eval samples, or a verl rollout dump (file or dir)."
+        ...,
+        help="A trace .json, a .jsonl of traces or lmms-eval samples, or a verl rollout dump (file or dir).",
     ),
-    output: Path | None = typer.Option(None, "--output", "-o", help="HTML file to write [SOURCE with .html]."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="HTML file to write [SOURCE with .html]."
+    ),
     title: str | None = typer.Option(None, help="Page title."),
-    thumbnails: bool = typer.Option(True, help="Embed the frame thumbnails stored in the traces."),
+    thumbnails: bool = typer.Option(True, help="Embed frame thumbnails in the page."),
+    from_video: bool = typer.Option(
+        True,
+        help="For traces saved without thumbnails, re-sample the frames from the video if it is on disk.",
+    ),
 ) -> None:
     """Render traces as HTML: timeline of skim frames and crop windows, turns, frames, answer and score."""
     from rich.console import Console
@@ -37,6 +44,12 @@ def view(
     if not thumbnails:
         for t in report.traces:
             t.thumbnails = {}
+    elif from_video:
+        from longvt_plugins.viewer.frames import fill_thumbnails
+
+        added = sum(fill_thumbnails(t) for t in report.traces)
+        if added:
+            console.print(f"re-sampled {added} frame thumbnails from the videos")
     if output is None:
         output = source.with_suffix(".html") if source.is_file() else source / "index.html"
     write_html(report.traces, output, title=title)

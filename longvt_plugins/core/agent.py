@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
@@ -93,6 +94,15 @@ class AgentEvent:
 EventHook = Callable[[AgentEvent], None]
 
 
+def thumbnail_data_url(image: Any, size: int = 160) -> str:
+    """A small JPEG of a frame as a data: URI - what the viewer shows; deterministic for the same pixels."""
+    thumb = image.convert("RGB")
+    thumb.thumbnail((size, size))
+    buf = io.BytesIO()
+    thumb.save(buf, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
 class _FrameBook:
     """Names every frame shown to the model and, when asked, keeps a small thumbnail of it for the viewer."""
 
@@ -102,11 +112,7 @@ class _FrameBook:
     def part(self, image: Any, source: str, timestamp: float) -> dict[str, Any]:
         key = frame_key(source, timestamp)
         if self.thumbnails and key not in self.trace.thumbnails:
-            thumb = image.convert("RGB")
-            thumb.thumbnail((self.size, self.size))
-            buf = io.BytesIO()
-            thumb.save(buf, format="JPEG", quality=80)
-            self.trace.thumbnails[key] = "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+            self.trace.thumbnails[key] = thumbnail_data_url(image, self.size)
         return {"type": "image", "image": image, "timestamp": float(timestamp), "frame": key}
 
 
@@ -134,13 +140,17 @@ def run_agent(
     """Run the loop on one video and question; always returns a complete Trace (see `Trace.stop_reason`)."""
     budgets = budgets or AgentBudgets()
     budgets.validate()
+    # Frames are resized to multiples of the model's patch * merge: an in-process backend knows its own patch.
+    patch = getattr(backend, "patch_size", None) or budgets.patch_size
+    if patch != budgets.patch_size or patch != budgets.crop.patch_size:
+        budgets = replace(budgets, patch_size=patch, crop=replace(budgets.crop, patch_size=patch))
     instructions = instruction(style)
     params = params or GenerationParams()
     emit = on_event or (lambda event: None)
     started = time.perf_counter()
     trace = Trace(
         question=question,
-        video={"path": str(video_path), "duration": None},
+        video={"path": os.path.abspath(video_path), "duration": None},
         skim={"timestamps": [], "elapsed_s": 0.0},
         messages=[],
         turns=[],
@@ -158,7 +168,6 @@ def run_agent(
     timings = {"skim_s": 0.0, "generate_s": 0.0, "tool_s": 0.0}
 
     # ---- 1. the global skim
-    patch = getattr(backend, "patch_size", None) or budgets.patch_size
     try:
         info = probe(video_path)
         t0 = time.perf_counter()
@@ -169,14 +178,14 @@ def run_agent(
             max_frames=budgets.skim_max_frames,
             min_pixels=budgets.skim_min_pixels,
             max_pixels=budgets.skim_max_pixels,
-            patch_size=patch,
+            patch_size=budgets.patch_size,
         )
         timings["skim_s"] = time.perf_counter() - t0
     except VideoError as exc:
         trace.error = str(exc)
         return _finish(trace, [], timings, started, emit)
     trace.video = {
-        "path": str(video_path),
+        "path": os.path.abspath(video_path),
         "duration": info.duration,
         "fps": info.fps,
         "width": info.width,
@@ -204,10 +213,7 @@ def run_agent(
 
     # ---- 2-4. the loop
     tools = [CROP_VIDEO_SCHEMA] if style == "tool" else []
-    crop_budget = (
-        replace(budgets.crop, patch_size=patch) if patch != budgets.crop.patch_size else budgets.crop
-    )
-    tool = CropVideoTool(str(video_path), budget=crop_budget) if tools else None
+    tool = CropVideoTool(str(video_path), budget=budgets.crop) if tools else None
     used = 0
     stop: str | None = None
     for turn_no in range(1, budgets.max_turns + 1):

@@ -107,8 +107,8 @@ async def compute_reward(
 ) -> dict[str, float]:
     """The reward of one response.
 
-    ``tool_calls`` and ``windows`` (the windows the tool really sampled, in order) come from the tool's counters
-    when the host has them; otherwise they are read from the response text. Without a ``judge`` (or with
+    ``tool_calls`` and ``windows`` (the windows the tool really sampled, in order; ``[]`` when none succeeded)
+    come from the tool's counters when the host has them; ``None`` means "read them from the response text". Without a ``judge`` (or with
     ``judge_mode="rule"``) accuracy is the rule score and ``judge_fallback`` stays 0: nothing failed.
     """
     out = empty_reward()
@@ -134,10 +134,12 @@ async def compute_reward(
     gt_segment = parse_segment(segment)
     if gt_segment is not None:
         out["has_segment"] = 1.0
-        seen = [parse_segment(w) for w in windows] if windows else []
-        seen = [w for w in seen if w is not None]
-        if not seen and "<tool_response>" in text:  # no counters from the host: the calls the tool answered
+        if windows is not None:  # the tool's own record (clipped, successful calls only) is the truth
+            seen = [w for w in (parse_segment(w) for w in windows) if w is not None]
+        elif "<tool_response>" in text:  # no record from the host: the calls the environment answered
             seen = crop_windows(text)
+        else:
+            seen = []
         out["iou"] = temporal_iou(seen[-1], gt_segment) if seen else 0.0
 
     out["tool"] = float(out["tool_calls"] > 0 and out["acc"] >= 0.5)

@@ -41,7 +41,9 @@ def apply() -> None:
             and acc is not None
             and getattr(acc, "dispatch_batches", None) is not False
         ):
-            logger.warning("longvt: hf_trainer + iterable dataset: setting accelerator_config.dispatch_batches=False")
+            logger.warning(
+                "longvt: hf_trainer + iterable dataset: setting accelerator_config.dispatch_batches=False"
+            )
             acc.dispatch_batches = False
         return build_trainer(self)
 

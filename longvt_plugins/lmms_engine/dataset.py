@@ -32,7 +32,7 @@ from longvt_plugins.lmms_engine.packing import (
     settings_fingerprint,
     shard_packs,
 )
-from longvt_plugins.lmms_engine.rows import BadRow, parse_row, row_id_of
+from longvt_plugins.lmms_engine.rows import BadRow, parse_row
 
 
 class LongVTTraceDataset(VisionSFTIterableDataset):
@@ -128,37 +128,52 @@ class LongVTTraceDataset(VisionSFTIterableDataset):
             path = cache_root() / "lmms_engine" / f"lengths-{settings_fingerprint(self.settings())}.tsv"
         return LengthCache(path)
 
-    def _measure_all(self, cache: LengthCache, report: bool) -> list[int]:
+    def _measure_all(self, cache: LengthCache, first: bool) -> list[int]:
+        """Lengths of all rows (-1: rejected). Only the first rank logs bad rows and writes the cache; with
+        on_bad_row=raise every rank raises on the first bad row, so no rank is left waiting in a collective."""
         lengths, new = [], {}
-        for i in range(len(self.data_list)):
-            key = row_key(self.data_list[i], self.row_ids[i])
-            n = cache.get(key)
-            if n is None:
-                try:
-                    n = self.measure(i)
-                    new[key] = n
-                except BadRow as e:
-                    if report:
-                        self._bad(e)
-                    n = -1
-            lengths.append(n)
-        if report:
-            cache.put_many(new)
+        try:
+            for i in range(len(self.data_list)):
+                key = row_key(self.data_list[i], self.row_ids[i])
+                n = cache.get(key)
+                if n is None:
+                    try:
+                        n = self.measure(i)
+                        new[key] = n
+                    except BadRow as e:
+                        if self.on_bad_row == "raise" or first:
+                            self._bad(e)
+                        n = -1
+                lengths.append(n)
+        finally:
+            if first:
+                cache.put_many(new)
         return lengths
 
     def _plan(self) -> PackPlan:
         distributed = dist.is_available() and dist.is_initialized()
         first = not distributed or dist.get_rank() == 0
-        lengths = self._measure_all(self._cache(), report=True) if first else None
+        lengths, failure = None, None
+        if first:
+            try:
+                lengths = self._measure_all(self._cache(), first=True)
+            except BadRow as e:
+                failure = e
         if distributed:
             dist.barrier()  # rank 0 has written the cache; the others read it instead of measuring again
             if not first:
-                lengths = self._measure_all(self._cache(), report=False)
+                lengths = self._measure_all(self._cache(), first=False)
+        if failure is not None:
+            raise failure
         c = self.config
-        plan = plan_packs(lengths, c.packing_length, filter_overlong=c.filter_overlong, seed=c.data_seed or 42)
+        plan = plan_packs(
+            lengths, c.packing_length, filter_overlong=c.filter_overlong, seed=c.data_seed or 42
+        )
         for i in plan.overlong:
             what = "dropped (filter_overlong)" if c.filter_overlong else "trained alone"
-            logger.warning(f"longvt_imcott: row {self.row_ids[i]} has {lengths[i]} tokens > {c.packing_length}: {what}")
+            logger.warning(
+                f"longvt_imcott: row {self.row_ids[i]} has {lengths[i]} tokens > {c.packing_length}: {what}"
+            )
         s = plan.summary()
         logger.info(
             f"longvt_imcott packing plan: {s['packed_rows']} rows -> {s['packs']} packs of <= {s['packing_length']} "
@@ -201,7 +216,9 @@ class LongVTTraceDataset(VisionSFTIterableDataset):
                     n = int(s["input_ids"].shape[0])
                     if self.plan is not None and n != self.plan.lengths[i]:
                         self.stats["length_mismatches"] += 1
-                        logger.warning(f"longvt_imcott: row {self.row_ids[i]} planned {self.plan.lengths[i]}, got {n}")
+                        logger.warning(
+                            f"longvt_imcott: row {self.row_ids[i]} planned {self.plan.lengths[i]}, got {n}"
+                        )
                     if limit is not None and pack and used + n > limit:  # never exceed packing_length
                         yield from self._emit(pack, used)
                         pack, used = [], 0
@@ -223,7 +240,9 @@ class LongVTTraceDataset(VisionSFTIterableDataset):
         rep = dict(self.plan.summary()) if self.plan is not None else {}
         rep.update(self.stats)
         if self.plan is not None and self.stats["packs"]:
-            rep["realized_fill"] = round(self.stats["tokens"] / (self.stats["packs"] * self.plan.packing_length), 5)
+            rep["realized_fill"] = round(
+                self.stats["tokens"] / (self.stats["packs"] * self.plan.packing_length), 5
+            )
         rep["bad_rows"] = [{"id": r, "reason": why} for r, why in self.bad_rows[:50]]
         rep["pid"] = os.getpid()
         return rep

@@ -34,23 +34,46 @@ def tool_trace_row(
         {
             "role": "user",
             "content": [
-                {"type": "video_url", "video_url": {"url": video, "video_start": clip[0], "video_end": clip[1]}},
+                {
+                    "type": "video_url",
+                    "video_url": {"url": video, "video_start": clip[0], "video_end": clip[1]},
+                },
                 {"type": "text", "text": question},
             ],
         },
     ]
     for k, (s, e) in enumerate(crops):
-        think = "<think>The skim is too coarse; look closer.</think>" if k == 0 else "<think>Not yet clear.</think>"
+        think = (
+            "<think>The skim is too coarse; look closer.</think>"
+            if k == 0
+            else "<think>Not yet clear.</think>"
+        )
         call = {"name": "crop_video", "arguments": json.dumps({"start_time": s, "end_time": e})}
-        messages.append({"role": "assistant", "content": think, "tool_calls": [{"type": "function", "function": call}]})
+        messages.append(
+            {
+                "role": "assistant",
+                "content": _text(think),
+                "tool_calls": [{"type": "function", "function": call}],
+            }
+        )
         messages.append({"role": "tool", "name": "crop_video", "replay": True})
-    messages.append({"role": "assistant", "content": f"<think>The frames show it.</think><answer>{answer}</answer>"})
+    messages.append(
+        {
+            "role": "assistant",
+            "content": _text(f"<think>The frames show it.</think><answer>{answer}</answer>"),
+        }
+    )
     return {
         "id": row_id,
         "video": video,
         "tools": json.dumps([CROP_VIDEO_SCHEMA]),
         "messages": json.dumps(messages) if messages_as_json else messages,
     }
+
+
+def _text(text: str) -> list[dict[str, Any]]:
+    # Content always as a list of parts: Arrow (jsonl / parquet) cannot hold strings and lists in one column.
+    return [{"type": "text", "text": text}]
 
 
 def write_jsonl(rows: list[dict[str, Any]], path: str | Path) -> Path:

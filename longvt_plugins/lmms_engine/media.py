@@ -24,12 +24,20 @@ from PIL import Image
 from longvt_plugins.lmms_engine.rows import BadRow, CropReplay, ImageRef, TraceRow, VideoRef
 
 # lmms-engine's own defaults for a video_url (min_frames=1 rounds up to 2 frames); a row's part may override them.
-VIDEO_DEFAULTS = {"fps": 1.0, "min_frames": 1, "max_frames": 768, "min_pixels": 3136, "max_pixels": 768 * 28 * 28}
+VIDEO_DEFAULTS = {
+    "fps": 1.0,
+    "min_frames": 1,
+    "max_frames": 768,
+    "min_pixels": 3136,
+    "max_pixels": 768 * 28 * 28,
+}
 
 
 @dataclass
 class Materialized:
-    messages: list[dict[str, Any]]  # template input: every media part is {"type": "image"} / {"type": "video"}
+    messages: list[
+        dict[str, Any]
+    ]  # template input: every media part is {"type": "image"} / {"type": "video"}
     images: list[Image.Image] = field(default_factory=list)
     videos: list[np.ndarray] = field(default_factory=list)  # T x H x W x 3 uint8, already resized
     video_fps: list[float] = field(default_factory=list)  # per video: the sample fps (-> second_per_grid_ts)
@@ -167,6 +175,10 @@ class MediaLoader:
                         )  # fmt: skip
                     except VideoError as e:
                         raise BadRow(row.row_id, f"video {ref.url}: {e}") from None
-                    vid.append(processor.video_processor.get_num_of_video_patches(len(idx), h, w, {}) // vmerge)
-            messages.append({**msg, "content": [{k: v for k, v in p.items() if k != "ref"} for p in msg["content"]]})
+                    vid.append(
+                        processor.video_processor.get_num_of_video_patches(len(idx), h, w, {}) // vmerge
+                    )
+            messages.append(
+                {**msg, "content": [{k: v for k, v in p.items() if k != "ref"} for p in msg["content"]]}
+            )
         return messages, img, vid

@@ -36,7 +36,9 @@ class LongVTQwen25VLProcessor(Qwen2_5_VLDataProcessor):
         elif choice != "model":
             self.processor.chat_template = Path(choice).read_text()
         if not self.processor.chat_template:
-            raise ValueError(f"processor {self.config.processor_name} has no chat template; use chat_template: longvt")
+            raise ValueError(
+                f"processor {self.config.processor_name} has no chat template; use chat_template: longvt"
+            )
         self.chat_template = self.processor.chat_template
 
     def save_pretrained(self, save_directory: str):
@@ -72,8 +74,12 @@ class LongVTQwen25VLProcessor(Qwen2_5_VLDataProcessor):
         if sample.videos:
             vp = self.processor.video_processor
             px = vp(videos=list(sample.videos), return_tensors="pt", do_sample_frames=False)
-            px.pop("video_metadata", None)  # transformers 5 adds it; lmms-engine's collator cannot concatenate it
-            out["pixel_values_videos"], out["video_grid_thw"] = px["pixel_values_videos"], px["video_grid_thw"]
+            # transformers 5 adds video_metadata; lmms-engine's collator cannot concatenate it
+            px.pop("video_metadata", None)
+            out["pixel_values_videos"], out["video_grid_thw"] = (
+                px["pixel_values_videos"],
+                px["video_grid_thw"],
+            )
             out["second_per_grid_ts"] = torch.tensor([vp.temporal_patch_size / f for f in sample.video_fps])
             video_tokens = [int(g.prod()) // vp.merge_size**2 for g in px["video_grid_thw"]]
         ids, labels = render.encode(

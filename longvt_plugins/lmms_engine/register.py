@@ -7,7 +7,12 @@ Importing it twice is harmless.
 
 from __future__ import annotations
 
-from lmms_engine.mapping_func import DATAPROCESSOR_MAPPING, DATASET_MAPPING, register_dataset, register_processor
+from lmms_engine.mapping_func import (
+    DATAPROCESSOR_MAPPING,
+    DATASET_MAPPING,
+    register_dataset,
+    register_processor,
+)
 
 from longvt_plugins.lmms_engine import DATASET_TYPE, PROCESSOR_TYPE
 from longvt_plugins.lmms_engine.dataset import LongVTTraceDataset

@@ -46,7 +46,9 @@ def template_view(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Only what the template reads (role, content parts, tool_calls); placeholder refs are dropped."""
     view = []
     for m in messages:
-        parts = [{"type": p["type"], **({"text": p["text"]} if p["type"] == "text" else {})} for p in m["content"]]
+        parts = [
+            {"type": p["type"], **({"text": p["text"]} if p["type"] == "text" else {})} for p in m["content"]
+        ]
         v = {"role": m["role"], "content": parts}
         if m.get("tool_calls"):
             v["tool_calls"] = m["tool_calls"]
@@ -54,7 +56,9 @@ def template_view(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return view
 
 
-def segments(processor, messages: list[dict[str, Any]], tools=None, chat_template: str | None = None) -> list[Segment]:
+def segments(
+    processor, messages: list[dict[str, Any]], tools=None, chat_template: str | None = None
+) -> list[Segment]:
     """Cut the rendered conversation into trained / not-trained text segments (see the module docstring)."""
     msgs = template_view(messages)
 

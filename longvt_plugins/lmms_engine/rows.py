@@ -115,7 +115,10 @@ def _inline_calls(text: str, rid: str, where: str) -> list[dict[str, Any]]:
     parsed = parse_tool_calls(text)
     if parsed.errors:
         raise BadRow(rid, f"{where}: malformed <tool_call>: {parsed.errors[0]}")
-    return [{"type": "function", "function": {"name": c.name, "arguments": dict(c.arguments)}} for c in parsed.calls]
+    return [
+        {"type": "function", "function": {"name": c.name, "arguments": dict(c.arguments)}}
+        for c in parsed.calls
+    ]
 
 
 def _part(p: Any, rid: str, where: str, media: list, role: str) -> dict[str, Any]:
@@ -123,7 +126,9 @@ def _part(p: Any, rid: str, where: str, media: list, role: str) -> dict[str, Any
         return {"type": "text", "text": p}
     if not isinstance(p, dict):
         raise BadRow(rid, f"{where}: a content part must be an object or a string, got {type(p).__name__}")
-    kind = p.get("type") or next((k for k in ("text", "image_url", "image", "video_url", "video") if k in p), None)
+    kind = p.get("type") or next(
+        (k for k in ("text", "image_url", "image", "video_url", "video") if k in p), None
+    )
     if kind == "text":
         if not isinstance(p.get("text"), str):
             raise BadRow(rid, f"{where}: text part without a string 'text'")
@@ -166,7 +171,9 @@ def parse_row(row: dict[str, Any], row_id: str) -> TraceRow:
 
     media: list[ImageRef | VideoRef | CropReplay] = []
     out: list[dict[str, Any]] = []
-    pending_calls: list[dict[str, Any]] = []  # calls of the last assistant turn not yet answered by a tool turn
+    pending_calls: list[
+        dict[str, Any]
+    ] = []  # calls of the last assistant turn not yet answered by a tool turn
     for i, msg in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(msg, dict):

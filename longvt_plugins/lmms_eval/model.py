@@ -189,9 +189,8 @@ class LongVTAgent(lmms):
         try:
             doc = self.task_dict[task][split][doc_id]
         except Exception as exc:
-            return self._failed(
-                task_style, None, task, doc_id, f"doc {task}/{split}/{doc_id} not found: {exc}"
-            )
+            reason = f"doc {task}/{split}/{doc_id} not found: {type(exc).__name__}: {exc}"
+            return self._failed(task_style, None, task, doc_id, reason, gen_kwargs)
         try:
             if task_style not in AGENT_STYLE:
                 raise ValueError(f"generation_kwargs.longvt_style must be one of {sorted(AGENT_STYLE)}")

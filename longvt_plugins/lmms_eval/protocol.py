@@ -41,7 +41,6 @@ PAPER_PROTOCOL: dict[str, Any] = {
     "max_tool_calls": 5,
     "tool_parser": "hermes",
 }
-PAPER_MAX_NEW_TOKENS = {"tool": 49152, "think": 4096, "non_think": 128}
 
 
 def versions() -> dict[str, str | None]:

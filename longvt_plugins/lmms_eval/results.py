@@ -11,7 +11,7 @@ from typing import Any
 
 from longvt_plugins.core.answer import count_tool_calls
 from longvt_plugins.lmms_eval import traces
-from longvt_plugins.lmms_eval.protocol import aggregate_cards
+from longvt_plugins.lmms_eval.protocol import aggregate_cards, card_id
 from longvt_plugins.lmms_eval.scoring import judge_identity, score_response
 from longvt_plugins.lmms_eval.tasklib import doc_key
 
@@ -49,9 +49,7 @@ def process(
     card = None
     if record and record.get("protocol"):
         card = dict(record["protocol"])
-        card["judge"] = judge_identity()
-        from longvt_plugins.lmms_eval.protocol import card_id
-
+        card["judge"] = judge_identity()  # the scorer, not the model, knows which judge decides
         card["id"] = card_id(card)
         log["protocol_id"] = card["id"]
     tool_calls = log.get("tool_calls") if record else count_tool_calls(response)

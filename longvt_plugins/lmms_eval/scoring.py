@@ -44,21 +44,27 @@ class _JudgeRunner:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._config: Any = None
         self.client: Any = None
 
-    def _ensure(self) -> None:
+    def _ensure(self) -> Any:
+        from longvt_plugins.core.judge import JudgeClient, JudgeConfig
+
+        config = JudgeConfig.from_env()
         with self._lock:
             if self._loop is None:
-                from longvt_plugins.core.judge import JudgeClient
-
-                self.client = JudgeClient()
                 loop = asyncio.new_event_loop()
                 threading.Thread(target=loop.run_forever, name="longvt-judge", daemon=True).start()
                 self._loop = loop
+            # One client per judge setting: a process that scores under another judge (tests, notebooks) must
+            # not keep talking to the first one.
+            if self.client is None or self._config != config:
+                self.client, self._config = JudgeClient(config), config
+            return self.client
 
     def equivalent(self, question: str, answer: str, ground_truth: str):
-        self._ensure()
-        coro = self.client.equivalent(question, answer, ground_truth)
+        client = self._ensure()
+        coro = client.equivalent(question, answer, ground_truth)
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
 

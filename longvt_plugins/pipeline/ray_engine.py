@@ -30,7 +30,7 @@ def run_units_ray(
     if not units:
         return
     ray = ensure_ray(address)
-    cpus = 1.0 if stage.pool == "process" else 0.25
+    cpus = 1.0 if stage.pool == "process" else 0.5
     task = ray.remote(num_cpus=cpus, max_retries=1)(execute_unit)
     cfg = config.to_dict()
     in_flight = max(1, int(ray.available_resources().get("CPU", 1) / cpus)) if stage.pool == "process" else 0

@@ -4,8 +4,8 @@ Why not just `scenedetect.detect(path, ContentDetector())`? On a 2-core machine 
 every frame at full quality and converting it to BGR. The cut decision needs neither, so we:
 
 1. Demux every packet (no decoding) and decode only the keyframes (`skip_frame=NONKEY`), which is ~10x cheaper.
-2. Call a GOP (keyframe to keyframe) *quiet* when the keyframes on both ends look alike (content score well below
-   the threshold) and no packet inside it is large relative to its keyframe. A hard cut inside a GOP forces the
+2. Call a GOP (keyframe to keyframe) *quiet* when the keyframes on both ends look alike (content score of tiny
+   thumbnails well below the threshold) and no packet inside it is large relative to its keyframe. A hard cut inside a GOP forces the
    encoder to intra-code the new picture, which shows up as a packet of keyframe size; so a quiet GOP has no cut.
 3. Decode only the non-quiet GOPs densely, with the in-loop deblocking filter skipped (it changes pixels by a
    few levels, far below the cut threshold), and score them with PySceneDetect's `ContentDetector` metric
@@ -33,6 +33,7 @@ class CutOptions:
     gop_skip: bool = True  # skip GOPs the keyframe pass proves unchanged
     quiet_score: float = 0.5  # a GOP is quiet if its keyframes differ by < quiet_score * threshold ...
     quiet_packet_ratio: float = 0.3  # ... and no packet inside is >= this fraction of its keyframe's size
+    thumb_width: int = 16  # keyframes are compared as thumbnails this wide (tolerates slow camera motion)
     skip_loop_filter: bool = True
     skip_nonref: bool = False  # also skip non-reference frames: faster, cut time off by up to a few frames
     threads: int = 0  # decoder threads (0 = FFmpeg's choice)
@@ -87,6 +88,15 @@ def _hsv(bgr: np.ndarray) -> np.ndarray:
     import cv2
 
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
+
+
+def _thumb_hsv(bgr: np.ndarray, width: int) -> np.ndarray:
+    """A tiny, area-averaged HSV thumbnail: keyframes seconds apart compare equal under slow camera motion
+    (a pan moves a blurred thumbnail by under a pixel) but not across a cut (new colours, new layout)."""
+    import cv2
+
+    h = max(2, int(round(bgr.shape[0] * width / bgr.shape[1])))
+    return _hsv(cv2.resize(bgr, (width, h), interpolation=cv2.INTER_AREA))
 
 
 def content_score(prev_hsv: np.ndarray, hsv: np.ndarray) -> float:
@@ -229,7 +239,7 @@ def detect_cuts(
             if not frames:
                 return None, None
             result.frames_decoded += 1
-            return frames[0].pts, _hsv(_small_bgr(frames[0], opts.analysis_width))
+            return frames[0].pts, _thumb_hsv(_small_bgr(frames[0], opts.analysis_width), opts.thumb_width)
 
         stop = False
         for packet in container.demux(stream):

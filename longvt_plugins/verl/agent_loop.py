@@ -61,7 +61,9 @@ class LongVTToolAgentLoop(ToolAgentLoop):
     async def _call_tool(self, tool_call, tools_kwargs, agent_data):
         active_tools = getattr(agent_data, "_active_tools", self.tools)
         if tool_call.name == INVALID_TOOL_CALL or tool_call.name not in active_tools:
-            trajectory_counters(agent_data)[INVALID_TOOL_CALLS] += 1
+            counters = trajectory_counters(agent_data)
+            counters[INVALID_TOOL_CALLS] += 1
+            fill_defaults(counters)
             if tool_call.name == INVALID_TOOL_CALL:
                 return ToolResponse(text=invalid_call_error(tool_call.arguments)), 0.0, {}
         # A parquet row without tools_kwargs arrives as None; verl would answer every call with a NoneType error.

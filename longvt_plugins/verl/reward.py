@@ -116,7 +116,7 @@ async def compute_score(
             question=_first(info, "question"),
             segment=segment,
             tool_calls=int(calls) if calls is not None else None,
-            windows=_as_list(info.get(CROP_WINDOWS)) or None,
+            windows=_as_list(info[CROP_WINDOWS]) if info.get(CROP_WINDOWS) is not None else None,
             judge=judge_for(judge_config) if judge_config is not None else None,
             config=reward_config,
         )

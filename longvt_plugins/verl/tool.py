@@ -38,6 +38,7 @@ from longvt_plugins.verl.counters import (
     CROP_ERRORS,
     CROP_FRAMES,
     CROP_WINDOWS,
+    fill_defaults,
     trajectory_counters,
 )
 from longvt_plugins.verl.names import FRAME_LABEL_KEY
@@ -91,6 +92,7 @@ class CropVideoTool(BaseTool):
         calls_made = int(counters[CROP_CALLS])
         # Count before decoding: parallel calls of one trajectory must each see their own position under the cap.
         counters[CROP_CALLS] = calls_made + 1
+        fill_defaults(counters)  # keeps tool_call_counts right under verl's stock tool_agent loop too
         video_path = self._videos.get(instance_id)
         if not video_path:
             counters[CROP_ERRORS] += 1

@@ -134,9 +134,13 @@ def _fill_from_sample(trace: Trace, sample: dict) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ verl dumps
-_TOOL_RESPONSE = re.compile(r"(?:\buser\s*)?<tool_response>(.*?)</tool_response>\s*(?:assistant\b\s*)?", re.DOTALL)
+_TOOL_RESPONSE = re.compile(
+    r"(?:\buser\s*)?<tool_response>(.*?)</tool_response>\s*(?:assistant\b\s*)?", re.DOTALL
+)
 _FRAME_LABEL = re.compile(r"<(\d+(?:\.\d+)?)s>")
-_DURATION = re.compile(r"(?:duration|lasts|long)\D{0,20}?(\d+(?:\.\d+)?)\s*(?:s\b|sec|seconds)", re.IGNORECASE)
+_DURATION = re.compile(
+    r"(?:duration|lasts|long)\D{0,20}?(\d+(?:\.\d+)?)\s*(?:s\b|sec|seconds)", re.IGNORECASE
+)
 
 
 def from_verl_record(record: dict) -> Trace:
@@ -158,7 +162,10 @@ def from_verl_record(record: dict) -> Trace:
             index=len(turns) + 1,
             content=parsed.content,
             raw_text=text,
-            tool_calls=[{"id": c.id or f"call_{k}", "name": c.name, "arguments": dict(c.arguments)} for c in parsed.calls],
+            tool_calls=[
+                {"id": c.id or f"call_{k}", "name": c.name, "arguments": dict(c.arguments)}
+                for c in parsed.calls
+            ],
             tool_call_errors=list(parsed.errors),
             call_format="hermes" if parsed.calls else "none",
         )
@@ -169,9 +176,16 @@ def from_verl_record(record: dict) -> Trace:
             stamps = [float(t) for t in _FRAME_LABEL.findall(response or "")]
             ok = response is not None and "error" not in (response or "").lower()[:80]
             crop = CropRecord(
-                index=len(crops) + 1, turn=turn.index, call_id=call["id"], arguments=args, ok=ok,
-                start=start if ok else None, end=end if ok else None, timestamps=stamps if ok else [],
-                text=(response or "").strip(), error=None if ok else (response or "no tool response").strip()[:300],
+                index=len(crops) + 1,
+                turn=turn.index,
+                call_id=call["id"],
+                arguments=args,
+                ok=ok,
+                start=start if ok else None,
+                end=end if ok else None,
+                timestamps=stamps if ok else [],
+                text=(response or "").strip(),
+                error=None if ok else (response or "no tool response").strip()[:300],
             )
             crops.append(crop)
             turn.crops.append(crop.index)

@@ -21,11 +21,11 @@ _W, _PAD = 1000, 12  # timeline viewBox width and side padding
 
 
 def _static(name: str) -> str:
-    return resources.files("longvt_plugins.viewer").joinpath("static", name).read_text(encoding="utf-8")
+    return resources.files("longvt_plugins.viewer").joinpath(name).read_text(encoding="utf-8")
 
 
 def correctness(trace: Trace) -> str:
-    """"correct", "incorrect" or "unscored" - the index filter's value."""
+    """The index filter value of a trace: correct, incorrect or unscored."""
     if not trace.score:
         return "unscored"
     correct = trace.score.get("correct")
@@ -49,7 +49,7 @@ def render_html(traces: list[Trace], *, title: str | None = None) -> str:
         body.append(_index(traces))
     body.extend(_trace_section(t, i) for i, t in enumerate(traces))
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>{_static('viewer.css')}</style></head>\n<body>\n"
@@ -230,7 +230,9 @@ def _thumb(t: Trace, source: str, ts: float) -> str:
     caption = f"<figcaption>{ts:.1f}s</figcaption>"
     if src.startswith(("data:image/jpeg;base64,", "data:image/png;base64,")):
         return f'<figure class="frame-thumb" data-t="{ts:.3f}"><img alt="{ts:.1f}s" src="{escape(src)}">{caption}</figure>'
-    return f'<figure class="frame-thumb missing" data-t="{ts:.3f}"><div class="nothumb"></div>{caption}</figure>'
+    return (
+        f'<figure class="frame-thumb missing" data-t="{ts:.3f}"><div class="nothumb"></div>{caption}</figure>'
+    )
 
 
 def _turn(t: Trace, turn) -> str:
@@ -258,10 +260,16 @@ def _turn(t: Trace, turn) -> str:
                 f'<div class="crop-result" data-crop="{c.index}">crop #{c.index}: {window}, '
                 f"{len(c.timestamps)} frames</div>"
             )
-            out.append('<div class="frames">' + "".join(_thumb(t, f"crop{c.index}", ts) for ts in c.timestamps) + "</div>")
+            out.append(
+                '<div class="frames">'
+                + "".join(_thumb(t, f"crop{c.index}", ts) for ts in c.timestamps)
+                + "</div>"
+            )
         else:
-            out.append(f'<div class="crop-result failed" data-crop="{c.index}">crop #{c.index} failed: '
-                       f"{escape(c.error or c.text)}</div>")
+            out.append(
+                f'<div class="crop-result failed" data-crop="{c.index}">crop #{c.index} failed: '
+                f"{escape(c.error or c.text)}</div>"
+            )
     out.append("</li>")
     return "".join(out)
 

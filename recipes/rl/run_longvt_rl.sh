@@ -19,6 +19,8 @@ NNODES="${NNODES:-8}"
 GPUS_PER_NODE="${GPUS_PER_NODE:-8}"
 EXPERIMENT_NAME="${EXPERIMENT_NAME:-longvt-7b-rl-grpo}"
 PYTHON="${PYTHON:-python3}"
+# The decoder qwen_vl_utils uses in the rollout workers (its torchvision reader is gone in torchvision>=0.28).
+FORCE_QWENVL_VIDEO_READER="${FORCE_QWENVL_VIDEO_READER:-decord}"
 
 args=(
   "$PYTHON" -m verl.trainer.main_ppo
@@ -33,6 +35,10 @@ args=(
   "trainer.nnodes=$NNODES"
   "trainer.n_gpus_per_node=$GPUS_PER_NODE"
   "trainer.experiment_name=$EXPERIMENT_NAME"
+  # Every Ray actor on every node gets these through the job's runtime_env (not just this shell).
+  "+ray_kwargs.ray_init.runtime_env.env_vars.FORCE_QWENVL_VIDEO_READER=$FORCE_QWENVL_VIDEO_READER"
+  "+ray_kwargs.ray_init.runtime_env.env_vars.LONGVT_JUDGE_BASE_URL=$LONGVT_JUDGE_BASE_URL"
+  "+ray_kwargs.ray_init.runtime_env.env_vars.LONGVT_JUDGE_MODEL=$LONGVT_JUDGE_MODEL"
   "$@"
 )
 
@@ -41,7 +47,6 @@ if [[ "${LONGVT_DRY_RUN:-0}" == "1" ]]; then
   exit 0
 fi
 
-# The video decoder qwen_vl_utils uses in every rollout worker (torchvision's reader is gone in torchvision>=0.28).
-export FORCE_QWENVL_VIDEO_READER="${FORCE_QWENVL_VIDEO_READER:-decord}"
+export FORCE_QWENVL_VIDEO_READER
 ulimit -n 65535 2>/dev/null || true
 exec "${args[@]}"

@@ -55,12 +55,13 @@ def sft_row_from_trace(trace, qa: dict) -> dict:
                 for c in calls
             ]
         messages.append(msg)
-        messages.extend({"role": "tool", "replay": True} for _ in calls)
+        messages.extend({"role": "tool", "name": c["name"], "replay": True} for c in calls)
     return {
         "id": qa["id"],
         "video": trace.video["path"],
         "messages": messages,
         "tools": [CROP_VIDEO_SCHEMA],
+        "source": f"longvt pipeline traces ({trace.backend.get('model', '?')})",
         "meta": {"qa_id": qa["id"], "video_id": qa["video_id"], "segment": [qa["start"], qa["end"]]},
     }
 

@@ -6,7 +6,7 @@ Both measured in the same run, on real synthetic videos, through our real model 
 OpenAI client, against a scripted server on 127.0.0.1 that answers each request after a fixed delay (a stand-in
 for vLLM latency). The server runs in its own process so its event loop does not share our GIL.
 
-    .venv/bin/python benchmarks/lmms_eval.py [--docs 16] [--delay 0.25] [--out benchmarks/results/lmms_eval.md]
+    .venv/bin/python benchmarks/eval_agent.py [--docs 16] [--delay 0.25] [--out benchmarks/results/eval_agent.md]
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def main() -> None:
     ap.add_argument("--delay", type=float, default=0.25)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--spawn-calls", type=int, default=4)
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lmms_eval.md")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "eval_agent.md")
     args = ap.parse_args()
 
     from lmms_eval.tasks import TaskManager, get_task_dict
@@ -120,9 +120,8 @@ def main() -> None:
     os.environ.pop("LONGVT_JUDGE_BASE_URL", None)
     overlay = build_overlay(tmp / "tasks", sample.data)
     name = "longvtp_lvbench_tool"
-    task = get_task_dict([name], TaskManager("ERROR", include_path=str(overlay), include_defaults=False))[
-        name
-    ]
+    manager = TaskManager("ERROR", include_path=str(overlay), include_defaults=False)
+    task = get_task_dict([name], manager, task_type="chat")[name]
 
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
@@ -146,8 +145,8 @@ def main() -> None:
 
     seq_rate, par_rate = args.docs / seq_s, args.docs / par_s
     bound = min(args.concurrency, args.docs) / (2 * args.delay)  # 2 requests per doc (crop, then answer)
-    cmd = f".venv/bin/python benchmarks/lmms_eval.py --docs {args.docs} --delay {args.delay}"
-    md = f"""## lmms_eval
+    cmd = f".venv/bin/python benchmarks/eval_agent.py --docs {args.docs} --delay {args.delay}"
+    md = f"""## eval_agent
 
 lmms-eval tool model (`longvt_agent`): {args.docs} LVBench-style tool docs (synthetic 30 s video, 8-frame skim,
 one crop each, 2 requests per doc) against a scripted OpenAI-protocol server answering after {args.delay * 1000:.0f} ms,

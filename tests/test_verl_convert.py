@@ -1,0 +1,179 @@
+"""QA rows -> verl RL parquet, through the real CLI, and back in through verl's RLHFDataset with the tiny processor."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+
+def _qa_file(tmp_path, video, missing):
+    records = [
+        {
+            "qa_id": "a",
+            "question": "What shape is on screen at 45 s?",
+            "answer": "square",
+            "video": video,
+            "segment": [40, 60],
+        },
+        {
+            "id": "b",
+            "question": "Which colour comes first?",
+            "answer": "red",
+            "video_path": video,
+            "start_time": 0,
+            "end_time": 20,
+        },
+        {
+            "qa_id": "c",
+            "question": "Pick one.",
+            "answer": "B",
+            "video": video,
+            "options": ["A. red", "B. blue"],
+        },
+        {"qa_id": "d", "question": "Lost video?", "answer": "x", "video": missing},
+        {"qa_id": "e", "question": "No answer?", "answer": "", "video": video},
+        {"qa_id": "f", "question": "Too late?", "answer": "y", "video": video, "segment": [200, 230]},
+    ]
+    path = tmp_path / "qa.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+@pytest.fixture(scope="module")
+def converted(sample_video, tmp_path_factory):
+    from longvt_plugins.cli import app
+
+    tmp = tmp_path_factory.mktemp("to-verl")
+    qa = _qa_file(tmp, str(sample_video.path), str(tmp / "gone.mp4"))
+    out = tmp / "rl.parquet"
+    args = ["data", "to-verl", str(qa), "--out", str(out), "--max-frames", "8", "--max-pixels", str(56 * 56)]
+    result = CliRunner().invoke(app, args)
+    return out, result, CliRunner().invoke(app, [*args, "--strict"])
+
+
+def test_cli_writes_usable_rows_and_reports_the_rest(converted, sample_video):
+    out, result, strict = converted
+    assert result.exit_code == 0, result.output
+    assert "wrote 3 rows" in result.output and "rejected 3 samples" in result.output
+    assert strict.exit_code == 1  # --strict turns rejects into a failure
+
+    rejected = [json.loads(line) for line in open(str(out) + ".rejected.jsonl")]
+    by_id = {r["sample"]["qa_id"]: r["reason"] for r in rejected}
+    assert set(by_id) == {"d", "e", "f"}
+    assert "video unusable" in by_id["d"] and "gone.mp4" in by_id["d"]
+    assert "empty answer" in by_id["e"]
+    assert "outside the 120.00s video" in by_id["f"]
+
+    rows = pq.read_table(out).to_pylist()
+    assert [r["extra_info"]["qa_id"] for r in rows] == ["a", "b", "c"]
+    for i, row in enumerate(rows):
+        extra = row["extra_info"]
+        assert extra["index"] == i and extra["duration"] == pytest.approx(sample_video.duration, abs=0.3)
+        assert extra["tools_kwargs"] == {
+            "crop_video": {"create_kwargs": {"video_path": str(sample_video.path)}}
+        }
+        assert row["videos"] == [
+            {
+                "video": str(sample_video.path),
+                "fps": 1.0,
+                "min_frames": 4,
+                "max_frames": 8,
+                "min_pixels": 784,
+                "max_pixels": 3136,
+            }
+        ]
+        assert (
+            row["prompt"][1]["content"].startswith("<video>")
+            and row["prompt"][1]["content"].count("<video>") == 1
+        )
+        assert (
+            "crop_video" in row["prompt"][1]["content"]
+            and str(sample_video.path) not in row["prompt"][1]["content"]
+        )
+    assert [r["extra_info"]["video_segment"] for r in rows] == [[40.0, 60.0], [0.0, 20.0], None]
+    assert rows[2]["extra_info"]["question"] == "Pick one.\nA. red\nB. blue"
+    assert rows[2]["reward_model"] == {"style": "model", "ground_truth": "B"}
+
+
+def test_rows_load_in_verls_rlhf_dataset_with_the_tiny_processor(converted, tiny_model_dir, sample_video):
+    from omegaconf import OmegaConf
+    from verl.utils import hf_processor, hf_tokenizer
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+
+    from longvt_plugins.testing.tiny_model import chat_template_text
+
+    out, _, _ = converted
+    tokenizer, processor = hf_tokenizer(str(tiny_model_dir)), hf_processor(str(tiny_model_dir))
+    tokenizer.chat_template = processor.chat_template = chat_template_text()
+    config = OmegaConf.create(
+        {
+            "max_prompt_length": 4096,
+            "filter_overlong_prompts": True,  # verl tokenises every row, video included, to measure it
+            "filter_overlong_prompts_workers": 1,
+            "return_raw_chat": True,
+            "cache_dir": str(out.parent / "cache"),
+        }
+    )
+    dataset = RLHFDataset(str(out), tokenizer, config, processor)
+    assert len(dataset) == 3  # no row was dropped as unreadable or too long
+
+    item = dataset[0]
+    assert item["tools_kwargs"]["crop_video"]["create_kwargs"]["video_path"] == str(sample_video.path)
+    assert item["extra_info"]["video_segment"] == [40.0, 60.0]
+    (video_part,) = [p for p in item["raw_prompt"][1]["content"] if p["type"] == "video"]
+    assert video_part["max_frames"] == 8 and video_part["fps"] == 1.0
+
+    # verl's own decode of the prompt (qwen_vl_utils) gives exactly the frames the prompt text announces.
+    _, videos, _ = RLHFDataset._process_multi_modal_info(item["raw_prompt"], 14, config)
+    ((frames, metadata),) = videos
+    text = item["raw_prompt"][1]["content"][1]["text"]
+    announced = re.search(r"The (\d+) frames above", text)
+    assert announced and int(announced.group(1)) == frames.shape[0] == len(metadata["frames_indices"])
+
+
+def test_longvt_release_rows_convert_with_a_path_map(tmp_path, sample_video):
+    from longvt_plugins.verl.convert import convert, read_samples
+
+    released = "/pfs/training-data/videos/sample_2min.mp4"  # where the upstream rows say the video is
+    row = {
+        "data_source": "hacs",
+        "prompt": [
+            {"role": "system", "content": "sys"},
+            {
+                "role": "user",
+                "content": f"<video>What is shown? Think first, call **crop_video** if needed. The Video path for this video is: {released}",
+            },
+        ],
+        "videos": [{"video": f"file://{released}", "fps": 1.0, "max_pixels": 151200}],
+        "reward_model": {"style": "rule", "ground_truth": "a circle"},
+        "extra_info": {"index": 7, "question": "What is shown?", "video_segment": [10.0, 20.0]},
+    }
+    src = tmp_path / "rl_selfqa.parquet"
+    pq.write_table(pa.Table.from_pylist([row]), src)
+    report = convert(
+        read_samples(src),
+        tmp_path / "out.parquet",
+        path_map={"/pfs/training-data/videos": str(Path(sample_video.path).parent)},
+    )
+    assert report.ok and report.written == 1
+    (out,) = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    assert out["data_source"] == "hacs" and out["reward_model"]["ground_truth"] == "a circle"
+    assert out["extra_info"]["video_path"] == str(sample_video.path)
+    assert out["extra_info"]["video_segment"] == [10.0, 20.0] and out["extra_info"]["qa_id"] == "7"
+    assert "/pfs/" not in out["prompt"][1]["content"]
+
+
+def test_unknown_input_format_is_a_clear_error(tmp_path):
+    from longvt_plugins.cli import app
+
+    bad = tmp_path / "qa.csv"
+    bad.write_text("question,answer\n")
+    result = CliRunner().invoke(app, ["data", "to-verl", str(bad), "--out", str(tmp_path / "o.parquet")])
+    assert result.exit_code == 2 and "expected .jsonl, .json or .parquet" in result.output
+    assert not (tmp_path / "o.parquet").exists()
