@@ -177,6 +177,13 @@ def test_internal_errors_never_escape(tool, monkeypatch):
     assert not r.ok and r.error == "internal" and "decoder exploded" in r.text
 
 
+def test_misconfigured_budget_is_not_blamed_on_the_model(sample_video):
+    r = CropVideoTool(sample_video.path, CropBudget(min_pixels=224 * 224, max_pixels=28 * 28)).execute(
+        {"start_time": 0, "end_time": 8}
+    )
+    assert not r.ok and r.error == "internal" and "misconfigured" in r.text and "pixel budget" in r.text
+
+
 def test_parse_crop_arguments_returns_floats():
     assert parse_crop_arguments({"start_time": 1, "end_time": "2.5"}) == (1.0, 2.5, [])
 

@@ -82,7 +82,8 @@ def test_real_cli_trains_the_tiny_model_on_a_tool_trace(tiny_model_dir, sample_v
         f"dataset_config.extra_kwargs.length_cache={tmp_path / 'lengths.tsv'}",
         f"trainer_args.output_dir={out}", "trainer_args.max_steps=3", "trainer_args.save_steps=3",
     ]  # fmt: skip
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
+    # COLUMNS: lmms-engine logs through rich, which wraps messages at the terminal width.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "COLUMNS": "400"}
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]

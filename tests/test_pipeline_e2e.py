@@ -354,7 +354,9 @@ def test_ray_in_local_mode_writes_exactly_the_local_runs_records(reference, data
 
     cfg_ref, _, _ = reference
     cfg = PipelineConfig.load(write_config(tmp_path, dataset[0], teacher.base_url))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(
+        num_cpus=1, include_dashboard=False, log_to_driver=False
+    )  # few workers: Ray is slow to start here
     try:
         summaries = run_pipeline(cfg, engine="ray")
     finally:

@@ -135,7 +135,7 @@ def test_bad_windows_raise_invalid_window(short_video, start, end, fragment):
 
 
 def test_empty_pixel_budget_is_refused(short_video):
-    with pytest.raises(V.InvalidWindow, match="pixel budget"):
+    with pytest.raises(V.InvalidBudget, match="pixel budget"):
         V.sample_window(short_video.path, 0, 4, min_pixels=224 * 224, max_pixels=28 * 28)
 
 

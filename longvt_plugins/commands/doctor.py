@@ -94,9 +94,10 @@ def check_packages(env: str) -> list[Check]:
 
 
 def check_registrations(env: str) -> list[Check]:
-    ours = {
-        ep.group: ep for ep in metadata.entry_points() if ep.dist and _norm(ep.dist.name) == "longvt-plugins"
-    }
+    try:
+        ours = {ep.group: ep for ep in metadata.distribution("longvt-plugins").entry_points}
+    except metadata.PackageNotFoundError:
+        ours = {}
     out = []
     for group, adapter, host_module in HOST_REGISTRATIONS:
         required = env in {"cpu-test", "gpu"}

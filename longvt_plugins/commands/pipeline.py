@@ -12,11 +12,13 @@ app = typer.Typer(
 )
 
 ConfigArg = typer.Argument(..., help="Pipeline YAML (see data/configs/).", exists=False)
+# Typer has no optional-value options, so a local Ray is asked for by name: `--ray local`.
 RayOpt = typer.Option(
     None,
     "--ray",
-    flag_value="local",
-    help="Run units as Ray tasks: `--ray` starts a local Ray, `--ray ADDRESS` joins a cluster (e.g. `auto`).",
+    metavar="ADDRESS",
+    help="Run units as Ray tasks: `--ray local` starts a local Ray, `--ray ADDRESS` joins a cluster (`auto`, "
+    "`ray://head:10001`).",
 )
 ShardsOpt = typer.Option(
     1, "--num-shards", min=1, help="Static sharding by video id (job arrays without Ray)."

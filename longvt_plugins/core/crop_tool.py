@@ -21,6 +21,7 @@ from longvt_plugins.core.prompts import load_prompt
 from longvt_plugins.core.video import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_MIN_PIXELS,
+    InvalidBudget,
     InvalidWindow,
     VideoError,
     VideoInfo,
@@ -295,6 +296,15 @@ class CropVideoTool:
                 max_pixels=b.max_pixels,
                 patch_size=b.patch_size,
                 backend=b.backend,
+            )
+        except (
+            InvalidBudget
+        ) as e:  # the host's configuration, not the model's call: say so, do not blame the window
+            return CropResult(
+                ok=False,
+                text=f"crop_video failed: the tool is misconfigured ({e}).",
+                error="internal",
+                requested=requested,
             )
         except InvalidWindow:
             return self._error(

@@ -40,6 +40,7 @@ __all__ = [
     "CorruptVideo",
     "NoDecodableFrames",
     "InvalidWindow",
+    "InvalidBudget",
     "BackendUnavailable",
     "probe",
     "sample_window",
@@ -85,6 +86,10 @@ class NoDecodableFrames(VideoError):
 
 class InvalidWindow(VideoError, ValueError):
     """The requested window or budget cannot be sampled (empty window, fewer than two source frames, ...)."""
+
+
+class InvalidBudget(VideoError, ValueError):
+    """The sampling budget itself cannot be met (min_pixels > max_pixels, fps <= 0, extreme aspect ratio)."""
 
 
 class BackendUnavailable(VideoError):
@@ -400,11 +405,11 @@ def _target_size(h: int, w: int, n: int, min_pixels: int, max_pixels: int, total
     limit = max(min(frame_max, total_pixels / n * vp.FRAME_FACTOR), int(min_pixels * 1.05))
     max_pixels = min(max_pixels, limit)
     if max_pixels < min_pixels:
-        raise InvalidWindow(f"pixel budget is empty: max_pixels {max_pixels} < min_pixels {min_pixels}")
+        raise InvalidBudget(f"pixel budget is empty: max_pixels {max_pixels} < min_pixels {min_pixels}")
     try:
         return vp.smart_resize(h, w, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
     except ValueError as e:
-        raise InvalidWindow(f"cannot resize a {w}x{h} video: {e}") from None
+        raise InvalidBudget(f"cannot resize a {w}x{h} video: {e}") from None
 
 
 def sample_window(
@@ -430,7 +435,7 @@ def sample_window(
         if v is not None and not math.isfinite(v):
             raise InvalidWindow(f"{name} must be a finite number, got {v!r}", path)
     if fps <= 0:
-        raise InvalidWindow(f"fps must be > 0, got {fps}", path)
+        raise InvalidBudget(f"fps must be > 0, got {fps}", path)
     p, st = _checked_path(path)
     name = _require_backend(backend) if backend else default_backend()
     info = _info(name, p, st)
