@@ -183,7 +183,7 @@ def run(args) -> dict:
         make_video(video, minutes)
         print(f"  encoded in {time.perf_counter() - t0:.0f} s", flush=True)
     info = probe(video)
-    wins = windows_for(info.duration, args.windows or (5 if args.quick else 8))
+    wins = windows_for(info.duration, args.windows or (5 if args.quick else 6))
     budget = CropBudget(max_calls=10**9, **{k: v for k, v in UPSTREAM.items()})
     tool = CropVideoTool(video, budget)
 
@@ -265,8 +265,8 @@ def write_results(res: dict) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="5-minute video and 5 windows")
-    p.add_argument("--windows", type=int, default=0, help="number of windows (default 8, quick 5)")
-    p.add_argument("--repeats", type=int, default=5, help="repeats of (a) and (c) per window")
+    p.add_argument("--windows", type=int, default=0, help="number of windows (default 6, quick 5)")
+    p.add_argument("--repeats", type=int, default=3, help="repeats of (a) and (c) per window")
     p.add_argument("--upstream-repeats", type=int, default=1, help="repeats of (b) per window")
     p.add_argument("--prepare", action="store_true", help="only encode the cached video")
     p.add_argument("--upstream-server", action="store_true", help=argparse.SUPPRESS)

@@ -74,11 +74,15 @@ def test_plan_drops_or_keeps_overlong_and_counts_rejected_rows():
     assert dropped.summary()["rejected_rows"] == 1
 
 
-def test_every_rank_gets_the_same_number_of_packs():
-    packs = [[i] for i in range(7)]
-    shards = [shard_packs(packs, r, 3) for r in range(3)]
-    assert [len(s) for s in shards] == [3, 3, 3]
-    assert sorted({p[0] for s in shards for p in s}) == list(range(7))
+@pytest.mark.parametrize("n_packs, ranks", [(7, 3), (6, 3), (1, 2), (2, 8), (0, 2)])
+def test_every_rank_gets_the_same_number_of_packs(n_packs, ranks):
+    packs = [[i] for i in range(n_packs)]
+    shards = [shard_packs(packs, r, ranks) for r in range(ranks)]
+    # A rank with fewer batches would leave the others hanging in a DDP collective.
+    assert len({len(s) for s in shards}) == 1
+    assert {p[0] for s in shards for p in s} == set(range(n_packs))  # nothing is lost
+    if n_packs:
+        assert all(s for s in shards)
 
 
 def test_length_cache_survives_a_reopen_and_ignores_a_torn_last_line(tmp_path):

@@ -358,7 +358,7 @@ def test_ray_in_local_mode_writes_exactly_the_local_runs_records(reference, data
         num_cpus=1, include_dashboard=False, log_to_driver=False
     )  # few workers: Ray is slow to start here
     try:
-        summaries = run_pipeline(cfg, engine="ray")
+        summaries = run_pipeline(cfg, engine="ray", workers=1)  # one task at a time: one worker process
     finally:
         ray.shutdown()
     assert [s.stage for s in summaries] == list(STAGE_ORDER)

@@ -117,15 +117,13 @@ def plan_packs(
 
 
 def shard_packs(packs: list[list[int]], rank: int, world_size: int) -> list[list[int]]:
-    """Round-robin packs over data-parallel ranks; every rank gets the same count (short ranks repeat their
-    first packs) so no rank runs out of batches while the others wait in a collective."""
-    mine = packs[rank::world_size]
-    want = -(-len(packs) // world_size) if packs else 0
-    i = 0
-    while len(mine) < want and mine:
-        mine.append(mine[i])
-        i += 1
-    return mine
+    """Round-robin packs over data-parallel ranks. Every rank gets the same count, ceil(packs / ranks): the last
+    round wraps around to the first packs, so no rank runs out of batches (or has none at all, when there are fewer
+    packs than ranks) while the others wait for it in a collective."""
+    if not packs:
+        return []
+    want = -(-len(packs) // world_size)
+    return [packs[(rank + k * world_size) % len(packs)] for k in range(want)]
 
 
 class LengthCache:

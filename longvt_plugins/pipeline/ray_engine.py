@@ -33,8 +33,10 @@ def run_units_ray(
     cpus = 1.0 if stage.pool == "process" else 0.5
     task = ray.remote(num_cpus=cpus, max_retries=1)(execute_unit)
     cfg = config.to_dict()
-    in_flight = max(1, int(ray.available_resources().get("CPU", 1) / cpus)) if stage.pool == "process" else 0
-    window = max(2, max_in_flight, in_flight * 2)
+    # In flight: what the caller allows (--workers / the stage's concurrency), and for decoding stages at least
+    # enough to keep every CPU of the cluster busy.
+    cluster = int(ray.available_resources().get("CPU", 1) / cpus) if stage.pool == "process" else 0
+    window = max(1, max_in_flight, 2 * cluster)
     pending = []
     for u in units:
         pending.append(task.remote(stage.name, cfg, u.to_dict()))

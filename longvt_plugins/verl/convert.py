@@ -46,6 +46,7 @@ class RLSample:
     data_source: str = "longvt"
     qa_id: str = ""
     options: list[str] = field(default_factory=list)
+    problem: str | None = None  # why a reader could not use the record; such samples are rejected
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,13 @@ def _as_segment(value: Any) -> list[float] | None:
     return [float(values[0]), float(values[1])]
 
 
+def _segment_or_problem(value: Any) -> tuple[list[float] | None, str | None]:
+    try:
+        return _as_segment(value), None
+    except (TypeError, ValueError) as exc:
+        return None, f"unreadable segment {value!r}: {exc}"
+
+
 def sample_from_record(record: dict[str, Any], index: int = 0) -> RLSample:
     """One of our pipeline's QA records (or any dict with question / answer / video) as an RLSample."""
     video = record.get("video_path") or record.get("video") or record.get("path") or ""
@@ -144,11 +152,13 @@ def sample_from_record(record: dict[str, Any], index: int = 0) -> RLSample:
     if segment is None and record.get("start_time") is not None and record.get("end_time") is not None:
         segment = [record["start_time"], record["end_time"]]
     answer = record.get("answer", record.get("ground_truth", ""))
+    segment, problem = _segment_or_problem(segment)
     return RLSample(
         question=str(record.get("question") or ""),
         answer="" if answer is None else str(answer),
         video_path=_strip_file_url(str(video)),
-        segment=_as_segment(segment),
+        segment=segment,
+        problem=problem,
         data_source=str(record.get("data_source") or "longvt"),
         qa_id=str(record.get("qa_id") or record.get("id") or index),
         options=[str(o) for o in (record.get("options") or [])],
@@ -167,11 +177,13 @@ def sample_from_longvt_row(row: dict[str, Any], index: int = 0) -> RLSample:
         user = next((m["content"] for m in row.get("prompt") or [] if m.get("role") == "user"), "")
         question = user.replace("<video>", "").split(" Think first")[0].split("The Video path")[0].strip()
     reward_model = row.get("reward_model") or {}
+    segment, problem = _segment_or_problem(extra.get("video_segment"))
     return RLSample(
         question=str(question or ""),
         answer=str(reward_model.get("ground_truth") or extra.get("answer") or ""),
         video_path=_strip_file_url(str(video)),
-        segment=_as_segment(extra.get("video_segment")),
+        segment=segment,
+        problem=problem,
         data_source=str(row.get("data_source") or "longvt"),
         qa_id=str(extra.get("qa_id") or extra.get("index", index)),
     )
@@ -275,6 +287,8 @@ def build_row(
 
 
 def check_sample(sample: RLSample, info: VideoInfo) -> None:
+    if sample.problem:
+        raise SampleRejected(sample.problem)
     if not sample.question.strip():
         raise SampleRejected("empty question")
     if not sample.answer.strip():
