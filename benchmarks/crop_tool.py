@@ -255,7 +255,15 @@ def write_results(res: dict) -> str:
         f"**{'met' if ac <= 1.5 else 'NOT met'}**.",
         f"- First call on a cold reader pool (opens and indexes the video): {res['cold_first'] * 1e3:.0f} ms.",
         "- (a) and (b) return the same number of frames at the same size for every window (checked in the run).",
+        "- (b) pays a fixed cost per call (a new process importing torch + qwen_vl_utils + mcp), so (b)/(a) shrinks as",
+        "  windows grow and decoding dominates; (a) - (c) is the resize to the pixel budget (PIL bicubic) and the copy",
+        "  to PIL images.",
     ]
+    if os.getloadavg()[0] > (os.cpu_count() or 1):
+        lines.append(
+            "- The machine was shared with other jobs (load average above the core count): single-window numbers "
+            "swing by up to 2x between runs; read the medians."
+        )
     text = "\n".join(lines) + "\n"
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text)
