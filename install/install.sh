@@ -3,7 +3,8 @@
 #   bash install/install.sh cpu-test            # .venv in the repo root (what CI and the README use)
 #   VENV=/opt/longvt bash install/install.sh gpu
 # Environments: cpu-test gpu gpu-conservative gpu-rl-sglang serve data  (see install/README.md)
-# System packages (Debian) are installed only when asked: WITH_CHROMIUM=1 (viewer tests), WITH_FFMPEG=1 (torchcodec).
+# System packages (Debian) are installed only when asked: WITH_CHROMIUM=1 (viewer tests), WITH_FFMPEG=1 (torchcodec),
+# WITH_STRACE=1 (the test that proves the crop tool opens no other file).
 set -euo pipefail
 ENV_NAME="${1:-cpu-test}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,6 +22,7 @@ apt_install() {
 }
 [[ "${WITH_CHROMIUM:-0}" == 1 ]] && apt_install chromium
 [[ "${WITH_FFMPEG:-0}" == 1 ]] && apt_install ffmpeg
+[[ "${WITH_STRACE:-0}" == 1 ]] && apt_install strace
 
 [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)

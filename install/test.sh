@@ -5,7 +5,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 # Debian chromium: the trace viewer is checked in a real headless browser. ffmpeg: lets torchcodec load.
-WITH_CHROMIUM=1 WITH_FFMPEG=1 bash install/install.sh cpu-test
+# strace: watches which files the crop tool opens.
+WITH_CHROMIUM=1 WITH_FFMPEG=1 WITH_STRACE=1 bash install/install.sh cpu-test
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 FORCE_QWENVL_VIDEO_READER=decord
 export LONGVT_CACHE="$ROOT/.cache/longvt"   # fixtures built by the demo live inside the checkout
 .venv/bin/ruff check .
