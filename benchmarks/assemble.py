@@ -20,12 +20,26 @@ that CI runs on; other processes may have been running, and the sections say so 
 """
 
 
+def normalise_headings(text: str) -> str:
+    """Shift a section's headings so its first one is `##` (each script picks its own top level)."""
+    lines = text.strip().splitlines()
+    first = next((len(ln) - len(ln.lstrip("#")) for ln in lines if ln.startswith("#")), 2)
+    shift = 2 - first
+    out = []
+    for ln in lines:
+        if ln.startswith("#"):
+            level = len(ln) - len(ln.lstrip("#"))
+            ln = "#" * max(3 if out else 2, level + shift) + ln[level:]
+        out.append(ln)
+    return "\n".join(out) + "\n"
+
+
 def main() -> None:
     parts = [HEADER]
     files = {p.stem: p for p in sorted((HERE / "results").glob("*.md"))}
     for name in ORDER + sorted(set(files) - set(ORDER)):
         if name in files:
-            parts.append(files[name].read_text().strip() + "\n")
+            parts.append(normalise_headings(files[name].read_text()))
         else:
             parts.append(f"## {name}\n\nNot measured yet: `benchmarks/{name}.py` has not written results.\n")
     (HERE.parent / "BENCHMARKS.md").write_text("\n".join(parts))

@@ -7,9 +7,11 @@ real file, whether a GPU is visible, and whether the configured judge / policy e
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from importlib import metadata
@@ -192,7 +194,9 @@ def doctor(
     decoders: bool = typer.Option(True, help="Decode a real file with every backend."),
 ) -> None:
     """Check versions, plugin registrations, video decoders, GPU and endpoints."""
-    checks = run_checks(env, decoders=decoders)
+    # Hosts print banners and warnings to stdout when imported; keep stdout for our table / JSON alone.
+    with contextlib.redirect_stdout(sys.stderr):
+        checks = run_checks(env, decoders=decoders)
     failed = [c for c in checks if c.required and not c.ok]
     if as_json:
         typer.echo(json.dumps([asdict(c) for c in checks], indent=2))
