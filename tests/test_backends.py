@@ -98,74 +98,9 @@ def test_not_a_checkpoint_or_unsupported_family_is_a_clear_error(tmp_path):
         TransformersBackend(tmp_path)
 
 
-def _tiny_qwen3vl(path):
-    """A random Qwen3-VL checkpoint (patch 16, deepstack) with our local tokenizer; it carries its own template."""
-    import torch
-    from transformers import (
-        GenerationConfig,
-        Qwen2VLImageProcessor,
-        Qwen3VLConfig,
-        Qwen3VLForConditionalGeneration,
-        Qwen3VLProcessor,
-    )
-    from transformers.models.qwen3_vl import Qwen3VLVideoProcessor
-
-    from longvt_plugins.testing.tiny_model import QWEN_SPECIAL_TOKENS, build_tokenizer
-
-    tok = build_tokenizer()
-    ids = {t: tok.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
-    config = Qwen3VLConfig(
-        text_config=dict(
-            vocab_size=len(tok),
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            head_dim=16,
-            max_position_embeddings=32768,
-            pad_token_id=ids["<|endoftext|>"],
-            rope_parameters={
-                "rope_type": "default",
-                "rope_theta": 5e6,
-                "mrope_section": [4, 2, 2],
-                "mrope_interleaved": True,
-            },
-        ),
-        vision_config=dict(
-            depth=2,
-            hidden_size=32,
-            intermediate_size=64,
-            num_heads=2,
-            out_hidden_size=64,
-            patch_size=16,
-            num_position_embeddings=64,
-            deepstack_visual_indexes=[1],
-        ),
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(0)
-    model = Qwen3VLForConditionalGeneration(config)
-    model.generation_config = GenerationConfig(
-        eos_token_id=[ids["<|im_end|>"]], pad_token_id=ids["<|endoftext|>"]
-    )
-    model.save_pretrained(path)
-    Qwen3VLProcessor(
-        image_processor=Qwen2VLImageProcessor(patch_size=16, min_pixels=32 * 32, max_pixels=64 * 64 * 4),
-        video_processor=Qwen3VLVideoProcessor(),
-        tokenizer=tok,
-        chat_template=tok.chat_template,
-    ).save_pretrained(path)
-    return path
-
-
 @pytest.mark.slow
-def test_qwen3vl_checkpoint_is_chosen_from_its_config_and_runs_the_loop(tmp_path, sample_video):
-    backend = TransformersBackend(_tiny_qwen3vl(tmp_path / "q3"), device="cpu")
+def test_qwen3vl_checkpoint_is_chosen_from_its_config_and_runs_the_loop(tiny_qwen3_dir, sample_video):
+    backend = TransformersBackend(tiny_qwen3_dir, device="cpu")
     assert backend.family == "qwen3_vl" and backend.patch_size == 16
     assert type(backend.net).__name__ == "Qwen3VLForConditionalGeneration"
     assert backend.net.config._attn_implementation == "sdpa"
