@@ -263,3 +263,17 @@ def test_doctor_sees_all_three_hosts_and_our_registrations():
     assert len(plugins) == 3 and all(c["ok"] for c in plugins), plugins
     assert any(c["section"] == "decoders" and c["name"] == "decord" and c["ok"] for c in checks)
     assert out.returncode == 0, out.stdout[-2000:]
+
+
+def test_core_imports_no_host_framework():
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import longvt_plugins.core as core\n"
+        "for m in pkgutil.iter_modules(core.__path__):\n"
+        "    importlib.import_module('longvt_plugins.core.' + m.name)\n"
+        "bad = sorted(h for h in ('verl', 'lmms_engine', 'lmms_eval', 'ray', 'scenedetect') if h in sys.modules)\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "", f"core pulled in host frameworks: {out.stdout.strip()}"
