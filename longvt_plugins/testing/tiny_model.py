@@ -149,29 +149,39 @@ def build_config(tokenizer, *, hidden_size: int = 64, layers: int = 2):
     )
 
 
+def _save_random_checkpoint(model_cls, config, processor, tok, out: Path, seed: int, label: str) -> Path:
+    """Random-initialise `model_cls(config)` reproducibly and write it with its processor and a marker file."""
+    import torch
+    from transformers import GenerationConfig
+
+    torch.manual_seed(seed)
+    model = model_cls(config)
+    end, pad = tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")
+    model.generation_config = GenerationConfig(eos_token_id=[end, pad], pad_token_id=pad, do_sample=False)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    (out / "LONGVT_TINY_RANDOM_MODEL.txt").write_text(
+        f"Random-weight tiny {label} built by longvt_plugins.testing. It shows the machinery, not the intelligence.\n"
+    )
+    return out
+
+
 def make_tiny_qwen25vl(out_dir: str | Path, *, seed: int = 0) -> Path:
     """Write a loadable tiny Qwen2.5-VL checkpoint (config, safetensors, tokenizer, processor) to `out_dir`."""
-    import torch
-    from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
+    from transformers import Qwen2_5_VLForConditionalGeneration
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tok = build_tokenizer()
-    processor = build_processor(tok)
-    config = build_config(tok)
-    torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(config)
-    model.generation_config = GenerationConfig(
-        eos_token_id=[tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")],
-        pad_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
-        do_sample=False,
+    return _save_random_checkpoint(
+        Qwen2_5_VLForConditionalGeneration,
+        build_config(tok),
+        build_processor(tok),
+        tok,
+        out,
+        seed,
+        "Qwen2.5-VL",
     )
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
-    (out / "LONGVT_TINY_RANDOM_MODEL.txt").write_text(
-        "Random weights built by longvt_plugins.testing. It shows the machinery, not the intelligence.\n"
-    )
-    return out
 
 
 def _cached(name: str, builder, cache_dir: str | Path | None) -> Path:
@@ -208,9 +218,7 @@ def tiny_qwen3vl(cache_dir: str | Path | None = None) -> Path:
 def make_tiny_qwen3vl(out_dir: str | Path, *, seed: int = 0) -> Path:
     """A tiny random Qwen3-VL checkpoint. Real Qwen3-VL checkpoints ship their own tool template; this tiny one
     (no downloadable template here) carries ours, so only the architecture path is what it proves."""
-    import torch
     from transformers import (
-        GenerationConfig,
         Qwen2VLImageProcessor,
         Qwen3VLConfig,
         Qwen3VLForConditionalGeneration,
@@ -267,16 +275,6 @@ def make_tiny_qwen3vl(out_dir: str | Path, *, seed: int = 0) -> Path:
         vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=True,
     )
-    torch.manual_seed(seed)
-    model = Qwen3VLForConditionalGeneration(config)
-    model.generation_config = GenerationConfig(
-        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
-        pad_token_id=ids["<|endoftext|>"],
-        do_sample=False,
+    return _save_random_checkpoint(
+        Qwen3VLForConditionalGeneration, config, processor, tok, out, seed, "Qwen3-VL"
     )
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
-    (out / "LONGVT_TINY_RANDOM_MODEL.txt").write_text(
-        "Random-weight tiny Qwen3-VL built by longvt_plugins.testing.\n"
-    )
-    return out
