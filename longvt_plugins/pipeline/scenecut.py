@@ -190,32 +190,39 @@ def detect_cuts(
             container.seek(int(start / float(tb)) + t0_pts, stream=stream, backward=True, any_frame=False)
 
         cuts: list[int] = []
-        run: list[_Gop] = []  # consecutive non-quiet GOPs waiting to be decoded densely
         gop: _Gop | None = None
-        prev_gop: _Gop | None = None
         first_frame: int | None = None
         last_frame_seen = start_frame
+        # The dense decoder is fed GOP by GOP as soon as each is judged non-quiet, and its frames are scored as
+        # they come out (display order) and dropped: memory stays at one frame however long a run of non-quiet
+        # GOPs is (a 250-frame-GOP video is one long run), and FFmpeg can reuse its frame buffers.
+        dense_state = {"open": False, "prev": None}
 
-        def decode_run(gops: list[_Gop], closing: _Gop | None) -> None:
-            """Decode GOPs densely (plus the next keyframe, so a cut exactly there is scored) and score them."""
-            packets = [p for g in gops for p in g.packets]
-            if closing is not None:
-                packets.append(closing.key_packet)
-            frames = []
-            for p in packets:
-                frames.extend(dense.decode(p))
-            frames.extend(dense.decode(None))
-            dense.flush_buffers()
-            frames.sort(key=lambda f: f.pts)
-            prev = None
+        def score_frames(frames) -> None:
             for f in frames:
-                n = frame_no(f.pts)
                 hsv = _hsv(_small_bgr(f, opts.analysis_width))
+                prev = dense_state["prev"]
                 if prev is not None and content_score(prev, hsv) >= opts.threshold:
-                    cuts.append(n)
-                prev = hsv
-            result.frames_decoded += len(frames)
-            result.gops_dense += len(gops)
+                    cuts.append(frame_no(f.pts))
+                dense_state["prev"] = hsv
+                result.frames_decoded += 1
+
+        def feed_dense(done: _Gop) -> None:
+            for p in done.packets:
+                score_frames(dense.decode(p))
+            dense_state["open"] = True
+            result.gops_dense += 1
+
+        def close_run(closing: _Gop | None) -> None:
+            """End a run of densely decoded GOPs: decode the next keyframe too (a cut exactly there is scored
+            against the run's last frame), drain the decoder and start the next run from scratch."""
+            if not dense_state["open"]:
+                return
+            if closing is not None:
+                score_frames(dense.decode(closing.key_packet))
+            score_frames(dense.decode(None))
+            dense.flush_buffers()
+            dense_state.update(open=False, prev=None)
 
         def close_gop(done: _Gop, nxt: _Gop | None) -> None:
             """Decide whether `done` (followed by keyframe `nxt`) needs a dense look."""
@@ -227,11 +234,9 @@ def detect_cuts(
                 )
             result.gops += 1
             if quiet:
-                if run:
-                    decode_run(run, done)
-                    run.clear()
+                close_run(done)
             else:
-                run.append(done)
+                feed_dense(done)
 
         def keyframe_hsv(packet):
             frames = list(keydec.decode(packet)) + list(keydec.decode(None))
@@ -257,11 +262,8 @@ def detect_cuts(
                 new.key_hsv, new.key_frame_no = hsv, kf_no
                 if gop is not None:
                     close_gop(gop, new)
-                    prev_gop = gop
                 if end_frame is not None and kf_no >= end_frame:
-                    if run:
-                        decode_run(run, new)
-                        run.clear()
+                    close_run(new)
                     stop = True
                     last_frame_seen = kf_no
                     break
@@ -274,12 +276,10 @@ def detect_cuts(
         if not stop:
             if gop is not None:
                 # Last GOP of the video: nothing follows to prove it quiet, so look at it densely.
-                run.append(gop)
                 result.gops += 1
-            if run:
-                decode_run(run, None)
+                feed_dense(gop)
+            close_run(None)
             last_frame_seen = max(last_frame_seen, (gop.key_frame_no + 1) if gop else 0)
-        del prev_gop
         if first_frame is None:
             if start <= 0:
                 raise CutDetectionError("no decodable keyframe")
