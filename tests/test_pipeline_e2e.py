@@ -352,6 +352,9 @@ def test_sigkill_in_the_middle_of_a_stage_then_resume_gives_identical_outputs(re
 def test_ray_in_local_mode_writes_exactly_the_local_runs_records(reference, dataset, teacher, tmp_path):
     import ray
 
+    from longvt_plugins.pipeline.ray_engine import task_options
+    from longvt_plugins.pipeline.runner import build_stage, decode_threads
+
     cfg_ref, _, _ = reference
     cfg = PipelineConfig.load(write_config(tmp_path, dataset[0], teacher.base_url))
     ray.init(
@@ -359,6 +362,9 @@ def test_ray_in_local_mode_writes_exactly_the_local_runs_records(reference, data
     )  # few workers: Ray is slow to start here
     try:
         summaries = run_pipeline(cfg, engine="ray", workers=1)  # one task at a time: one worker process
+        # A decoding task decodes with the one CPU it asked for, not FFmpeg's all-cores default.
+        detect_task = ray.remote(**task_options(build_stage("detect", cfg)))(decode_threads)
+        assert ray.get(detect_task.remote()) == 1
     finally:
         ray.shutdown()
     assert [s.stage for s in summaries] == list(STAGE_ORDER)

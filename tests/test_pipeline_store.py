@@ -132,3 +132,25 @@ def test_failure_records_file_is_sorted_json_lines(tmp_path):
     assert n == 2 and [r["id"] for r in read_jsonl(tmp_path / "f.jsonl")] == ["b", "a"]
     assert not list(tmp_path.glob(".*.tmp"))
     assert json.loads((tmp_path / "f.jsonl").read_text().splitlines()[0]) == {"id": "b"}
+
+
+def test_each_worker_process_decodes_with_its_share_of_the_cpus():
+    # Without the budget, W processes each start FFmpeg's default thread count and oversubscribe the cores.
+    workers = 2
+    with runner.process_pool(workers) as pool:
+        budgets = {pool.submit(runner.decode_threads).result() for _ in range(4)}
+    assert budgets == {max(1, runner.available_cpus() // workers)}
+
+
+@pytest.mark.parametrize(("option", "env", "expected"), [("auto", None, 0), ("auto", "3", 3), (2, "3", 2)])
+def test_detect_threads_option_follows_the_workers_budget_unless_set(
+    option, env, expected, monkeypatch, tmp_path
+):
+    if env is None:
+        monkeypatch.delenv(runner.DECODE_THREADS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(runner.DECODE_THREADS_ENV, env)
+    cfg = PipelineConfig(
+        {"workdir": str(tmp_path), "stages": {"detect": {"threads": option}}}, base_dir=tmp_path
+    )
+    assert runner.build_stage("detect", cfg)._cut_options().threads == expected

@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import hashlib
 import multiprocessing
+import os
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -112,13 +113,46 @@ def execute_unit(stage_name: str, config_dict: dict, unit_dict: dict) -> dict:
 # ------------------------------------------------------------------------------------------ engines
 OnDone = Callable[[dict], None]
 
+# CPU-bound stages (decoding) read their thread budget from here, like OMP_NUM_THREADS: unset means "use every
+# core" (one in-process unit at a time); a pool of W worker processes sets cores // W in each, a Ray task its
+# CPU request. Without it W processes each start FFmpeg's default (cores + 1 threads) and oversubscribe.
+DECODE_THREADS_ENV = "LONGVT_DECODE_THREADS"
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (respects taskset / cgroup affinity, unlike os.cpu_count())."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def decode_threads(default: int = 0) -> int:
+    """This worker's decoding-thread budget (0: the decoder's own choice)."""
+    value = os.environ.get(DECODE_THREADS_ENV, "")
+    return int(value) if value.strip().isdigit() else default
+
+
+def _set_decode_threads(threads: int) -> None:
+    os.environ[DECODE_THREADS_ENV] = str(threads)
+
+
+def process_pool(workers: int) -> cf.ProcessPoolExecutor:
+    """The local engine's pool for CPU-bound stages: spawned processes (no fork: the parent holds threads and
+    sockets), each with an equal share of the CPUs for its decoder threads."""
+    return cf.ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_set_decode_threads,
+        initargs=(max(1, available_cpus() // workers),),
+    )
+
 
 def _run_local(stage, config: PipelineConfig, units: list[Unit], on_done: OnDone, workers: int) -> None:
     if not units:
         return
     if stage.pool == "process" and workers > 1:
-        ctx = multiprocessing.get_context("spawn")  # no fork: the parent holds threads and sockets
-        executor: cf.Executor = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        executor: cf.Executor = process_pool(workers)
         cfg = config.to_dict()
 
         def submit(u: Unit):

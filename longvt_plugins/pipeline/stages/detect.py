@@ -23,13 +23,14 @@ class DetectStage(Stage):
         "gop_skip": True,
         "skip_loop_filter": True,
         "skip_nonref": False,
-        "threads": 0,
+        "threads": "auto",  # auto: the worker's share of the CPUs (runner.decode_threads); 0: FFmpeg's choice
         "chunk_seconds": 600.0,  # 0: never split a video in time
         "max_clip_seconds": 10.0,
         "workers": 2,
     }
 
     def _cut_options(self):
+        from longvt_plugins.pipeline.runner import decode_threads
         from longvt_plugins.pipeline.scenecut import CutOptions
 
         o = self.options
@@ -40,7 +41,7 @@ class DetectStage(Stage):
             gop_skip=bool(o["gop_skip"]),
             skip_loop_filter=bool(o["skip_loop_filter"]),
             skip_nonref=bool(o["skip_nonref"]),
-            threads=int(o["threads"]),
+            threads=decode_threads() if o["threads"] == "auto" else int(o["threads"]),
         )
 
     def plan(self, inputs):
