@@ -80,3 +80,27 @@ def test_bad_files_raise_a_clear_error(tmp_path, short_video):
     for path in (empty, text):
         with pytest.raises(CutDetectionError, match="cannot open as video"):
             detect_cuts(path)
+
+
+def test_detection_uses_one_opencv_thread_and_restores_the_callers_setting(short_video):
+    import cv2
+
+    seen = []
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(3)
+    try:
+        real = cv2.cvtColor
+
+        def spy(*args, **kwargs):
+            seen.append(cv2.getNumThreads())
+            return real(*args, **kwargs)
+
+        cv2.cvtColor = spy
+        try:
+            detect_cuts(short_video.path)
+        finally:
+            cv2.cvtColor = real
+        assert seen and set(seen) == {1}  # W worker processes x cores OpenCV threads would oversubscribe
+        assert cv2.getNumThreads() == 3
+    finally:
+        cv2.setNumThreads(before)
