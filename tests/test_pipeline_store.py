@@ -154,3 +154,15 @@ def test_detect_threads_option_follows_the_workers_budget_unless_set(
         {"workdir": str(tmp_path), "stages": {"detect": {"threads": option}}}, base_dir=tmp_path
     )
     assert runner.build_stage("detect", cfg)._cut_options().threads == expected
+
+
+@pytest.mark.parametrize("name", ["pipeline.yaml", "pipeline_local_test.yaml"])
+def test_shipped_configs_load_and_build_every_stage(name):
+    from pathlib import Path
+
+    from longvt_plugins.pipeline.config import STAGE_ORDER
+
+    cfg = PipelineConfig.load(Path(__file__).resolve().parents[1] / "data" / "configs" / name)
+    for stage in STAGE_ORDER:
+        runner.build_stage(stage, cfg)
+    assert runner.build_stage("detect", cfg)._cut_options().threshold == 27.0
