@@ -332,3 +332,41 @@ def test_recipes_validate_against_lmms_engine_config_classes(stage, dataset):
     sft_budget = CropBudget(**data.extra_kwargs["crop_budget"])
     rl_budget = CropBudget(**{k: v for k, v in rl.items() if k != "type"})
     assert sft_budget == rl_budget
+
+
+@pytest.mark.parametrize("stage", ["sft", "rft"])
+def test_run_scripts_launch_our_launcher_under_torchrun_with_their_recipe(stage, tmp_path):
+    """The recipe scripts share recipes/lmms_engine_torchrun.sh; a `torchrun` on PATH records what they run."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    fake = tmp_path / "torchrun"
+    fake.write_text('#!/bin/sh\necho "$@"\necho "reader=$FORCE_QWENVL_VIDEO_READER"\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "NNODES": "2", "NODE_RANK": "1"}
+    env.pop("FORCE_QWENVL_VIDEO_READER", None)
+    out = subprocess.run(
+        ["bash", str(repo / "recipes" / stage / f"run_{stage}.sh"), "trainer_args.max_steps=3"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    recipe = str(repo / "recipes" / stage / f"longvt_7b_{stage}.yaml")
+    assert out[:6] == [
+        "--nnodes=2",
+        "--node_rank=1",
+        "--nproc_per_node=8",
+        "--master_addr=127.0.0.1",
+        "--master_port=29500",
+        "-m",
+    ]
+    assert out[6:] == [
+        "longvt_plugins.lmms_engine.launch",
+        f"config_yaml={recipe}",
+        "trainer_args.max_steps=3",
+        "reader=decord",
+    ]

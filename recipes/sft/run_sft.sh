@@ -1,13 +1,8 @@
 #!/usr/bin/env bash
-# LongVT-7B SFT on one node (8 GPUs by default): lmms-engine through our launcher, every rank registers the
-# longvt_imcott dataset and longvt_qwen2_5_vl processor. Extra key.path=value arguments override the YAML.
+# LongVT-7B SFT on one node (8 GPUs by default); the torchrun line and its environment are shared with the
+# other lmms-engine recipe in recipes/lmms_engine_torchrun.sh. Extra key.path=value arguments override the YAML.
 #   bash recipes/sft/run_sft.sh [trainer_args.output_dir=/ckpt/longvt_sft ...]
 # Multi-node: run this on every node with NNODES, NODE_RANK, MASTER_ADDR (and MASTER_PORT) set.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-export FORCE_QWENVL_VIDEO_READER=${FORCE_QWENVL_VIDEO_READER:-decord}
-export TOKENIZERS_PARALLELISM=false
-exec torchrun \
-  --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" --nproc_per_node="${NPROC_PER_NODE:-8}" \
-  --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${MASTER_PORT:-29500}" \
-  -m longvt_plugins.lmms_engine.launch config_yaml="$HERE/longvt_7b_sft.yaml" "$@"
+exec bash "$HERE/../lmms_engine_torchrun.sh" "$HERE/longvt_7b_sft.yaml" "$@"
