@@ -86,6 +86,20 @@ class MediaLoader:
         tool = CropVideoTool(self.path(ref.video, rid), budget=CropBudget(**self.crop_budget))
         return tool.execute(dict(ref.arguments))
 
+    def _replayed_tool_turn(
+        self, row: TraceRow, msg: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[Image.Image]]:
+        """The tool message of a replayed crop (image placeholders in place) and its frames, in order."""
+        result = self._crop(row.media[msg["ref"]], row.row_id)
+        parts, images = [], []
+        for p in result.content_parts():
+            if p["type"] == "image":
+                images.append(p["image"])
+                parts.append({"type": "image"})
+            else:
+                parts.append({"type": "text", "text": p["text"]})
+        return {"role": "tool", "content": parts}, images
+
     # ------------------------------------------------------------------------------------------------ load
     def load(self, row: TraceRow) -> Materialized:
         from longvt_plugins.core.video import VideoError, sample_window
@@ -93,15 +107,9 @@ class MediaLoader:
         out = Materialized(messages=[])
         for msg in row.messages:
             if msg["role"] == "tool" and msg.get("content") is None:
-                result = self._crop(row.media[msg["ref"]], row.row_id)
-                parts = []
-                for p in result.content_parts():
-                    if p["type"] == "image":
-                        out.images.append(p["image"])
-                        parts.append({"type": "image"})
-                    else:
-                        parts.append({"type": "text", "text": p["text"]})
-                out.messages.append({"role": "tool", "content": parts})
+                message, images = self._replayed_tool_turn(row, msg)
+                out.messages.append(message)
+                out.images.extend(images)
                 continue
             parts = []
             for p in msg["content"]:
@@ -140,16 +148,11 @@ class MediaLoader:
         messages, img, vid = [], [], []
         for msg in row.messages:
             if msg["role"] == "tool" and msg.get("content") is None:
-                result = self._crop(row.media[msg["ref"]], row.row_id)
-                parts = []
-                for p in result.content_parts():
-                    if p["type"] == "image":
-                        w, h = p["image"].size
-                        img.append(processor.image_processor.get_number_of_image_patches(h, w, {}) // merge)
-                        parts.append({"type": "image"})
-                    else:
-                        parts.append({"type": "text", "text": p["text"]})
-                messages.append({"role": "tool", "content": parts})
+                message, images = self._replayed_tool_turn(row, msg)
+                messages.append(message)
+                for image in images:
+                    w, h = image.size
+                    img.append(processor.image_processor.get_number_of_image_patches(h, w, {}) // merge)
                 continue
             for p in msg["content"]:
                 if p["type"] == "image":
