@@ -6,7 +6,10 @@ from pathlib import Path
 
 import typer
 
+from longvt_plugins.commands import check_data
+
 app = typer.Typer(no_args_is_help=True)
+app.command("check-data")(check_data.check_data)
 
 MODELS_HELP = (
     "longvt_agent (OpenAI-compatible server) or longvt_agent_hf (in-process); any lmms-eval model works."
