@@ -25,7 +25,7 @@ from longvt_plugins.core.backends import GenerationParams, OpenAIBackend
 from longvt_plugins.core.protocols import LONGVT_PLUGINS, STYLES, UPSTREAM
 from longvt_plugins.core.protocols.messages import initial_messages, shape_request, tools_for
 from longvt_plugins.core.video import probe, sample_video
-from longvt_plugins.lmms_eval.datacheck import _bench_module, _rows_of
+from longvt_plugins.lmms_eval.datacheck import benchmark_module, load_rows
 from longvt_plugins.testing.openai_server import OpenAIStubServer
 
 GOLDEN = Path(__file__).parent / "golden" / "protocols"
@@ -119,8 +119,8 @@ def bodies(tmp_path_factory):
                     server.base_url, "policy", shape=lambda req, p=protocol: shape_request(p, req)
                 )
                 for bench in BENCHMARKS:
-                    module = _bench_module(bench)
-                    doc = _rows_of(bench, sample.data[bench])[0]
+                    module = benchmark_module(bench)
+                    doc = load_rows(bench, sample.data[bench])[0]
                     video = module.BENCH.video_path(doc)
                     kwargs = {"subtitle_samples": 32} if bench == "longvtp_videomme" else {}
                     question = module.BENCH.question(doc, kwargs)

@@ -207,3 +207,35 @@ def test_replay_scores_identically():
     first = [score_answer(UPSTREAM.scoring, a, g, question="q", options=o, judge=judge) for a, g, o in items]
     second = [score_answer(UPSTREAM.scoring, a, g, question="q", options=o, judge=judge) for a, g, o in items]
     assert first == second
+
+
+def test_session_clamps_each_request_to_the_context_left():
+    from PIL import Image
+
+    from longvt_plugins.core.protocols.session import ProtocolSession
+
+    frame = Image.new("RGB", (224, 224))  # 64 visual tokens + 2 markers
+    msgs = [
+        {
+            "role": "user",
+            "content": [{"type": "image", "image": frame}] * 10 + [{"type": "text", "text": "q"}],
+        }
+    ]
+    s = ProtocolSession(UPSTREAM, "tool", max_model_len=55_000)
+    assert s.turn_cap() == 64 and s.max_tool_calls() is None
+    room, stop = s.next_request(msgs, s.tools(), 0)
+    assert stop is None and room == 49152  # ~850 prompt tokens leave room for the full budget
+    s.observe(1, prompt_tokens=10_000, completion_tokens=500)
+    msgs += [
+        {"role": "assistant", "content": "x"},
+        {"role": "tool", "content": [{"type": "image", "image": frame}]},
+    ]
+    room, stop = s.next_request(msgs, s.tools(), 500)
+    assert stop is None and 55_000 - 10_500 - 66 - 20 < room < 55_000 - 10_500 - 66
+    s.observe(3, prompt_tokens=54_990, completion_tokens=10)
+    assert s.next_request(msgs, s.tools(), 510) == (0, "context_exhausted")
+    few = ProtocolSession(UPSTREAM, "tool", max_images=5)
+    assert few.next_request(msgs, few.tools(), 0) == (0, "context_exhausted")
+    ours = ProtocolSession(LONGVT_PLUGINS, "tool")
+    assert ours.next_request(msgs[:1], ours.tools(), 16384) == (0, "token_budget")
+    assert ours.next_request(msgs[:1], ours.tools(), 15000)[0] == 16384 - 15000

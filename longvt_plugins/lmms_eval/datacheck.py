@@ -72,7 +72,7 @@ def _read_rows(path: Path) -> list[dict]:
     raise ValueError(f"{path}: expected .jsonl, .json, .parquet or a saved dataset folder")
 
 
-def _rows_of(benchmark: str, path: Path) -> list[dict]:
+def load_rows(benchmark: str, path: Path) -> list[dict]:
     subsets = SUBSETS.get(benchmark)
     if subsets and path.is_dir() and not (path / "dataset_dict.json").is_file():
         rows = []
@@ -86,7 +86,7 @@ def _rows_of(benchmark: str, path: Path) -> list[dict]:
     return _read_rows(path)
 
 
-def _bench_module(benchmark: str):
+def benchmark_module(benchmark: str):
     path = tasks_path() / benchmark / "utils.py"
     name = f"_longvt_check_{benchmark}"
     if name in sys.modules:
@@ -114,7 +114,7 @@ def check_benchmark(benchmark: str, data: str | Path) -> CheckReport:
         report.errors.append(f"{path}: no such file or folder")
         return report
     try:
-        rows = _rows_of(benchmark, path)
+        rows = load_rows(benchmark, path)
     except Exception as exc:
         report.errors.append(f"cannot read {path}: {type(exc).__name__}: {exc}")
         return report
@@ -130,7 +130,7 @@ def check_benchmark(benchmark: str, data: str | Path) -> CheckReport:
             types[kind]["with_options"] += 1
     if any(r.get("question_type") is not None for r in rows):
         report.question_types = {k: dict(v) for k, v in sorted(types.items())}
-    bench = _bench_module(benchmark).BENCH
+    bench = benchmark_module(benchmark).BENCH
     for row in rows:
         try:
             bench.video_path(row)

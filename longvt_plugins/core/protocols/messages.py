@@ -7,27 +7,14 @@ images; the OpenAI backend encodes them and `shape_request` gives the body its p
 
 from __future__ import annotations
 
-import json
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from longvt_plugins.core.prompts import load_prompt
 from longvt_plugins.core.protocols.spec import Protocol
 
 
-@cache
-def _schema_file(name: str) -> str:
-    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
-
-
 def tool_schema(protocol: Protocol) -> dict[str, Any]:
-    """The crop_video schema exactly as this protocol sends it (a fresh copy: callers may not change ours)."""
-    if protocol.tool.schema == "ours":
-        from longvt_plugins.core.crop_tool import CROP_VIDEO_SCHEMA
-
-        return json.loads(json.dumps(CROP_VIDEO_SCHEMA))
-    return json.loads(_schema_file(protocol.tool.schema))
+    return protocol.tool_schema()
 
 
 def tools_for(protocol: Protocol, style: str) -> list[dict[str, Any]]:

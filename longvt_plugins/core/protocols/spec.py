@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
+from functools import cache
+from importlib import resources
 from typing import Any
 
 STYLES = ("tool", "think", "non_think")
@@ -190,9 +192,12 @@ class Protocol:
         return {name: load_prompt(name) for name in sorted(names)}
 
     def tool_schema(self) -> dict[str, Any]:
-        from longvt_plugins.core.protocols.messages import tool_schema
+        """The crop_video schema exactly as this protocol sends it (a fresh copy: callers may change it)."""
+        if self.tool.schema == "ours":
+            from longvt_plugins.core.crop_tool import CROP_VIDEO_SCHEMA
 
-        return tool_schema(self)
+            return json.loads(json.dumps(CROP_VIDEO_SCHEMA))
+        return json.loads(_schema_file(self.tool.schema))
 
     def card(self) -> dict[str, Any]:
         """The protocol as JSON: every field, plus a hash of each prompt text and of the tool schema as sent."""
@@ -201,6 +206,11 @@ class Protocol:
         body["tool_schema_sha256"] = _sha(json.dumps(self.tool_schema(), sort_keys=True))
         body["id"] = _sha(json.dumps(body, sort_keys=True, default=str))
         return body
+
+
+@cache
+def _schema_file(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
 def _sha(text: str) -> str:
