@@ -239,3 +239,19 @@ def test_session_clamps_each_request_to_the_context_left():
     ours = ProtocolSession(LONGVT_PLUGINS, "tool")
     assert ours.next_request(msgs[:1], ours.tools(), 16384) == (0, "token_budget")
     assert ours.next_request(msgs[:1], ours.tools(), 15000)[0] == 16384 - 15000
+
+
+def test_serve_args_command_prints_vllm_flags_from_the_protocol():
+    from typer.testing import CliRunner
+
+    from longvt_plugins.cli import app
+
+    out = CliRunner().invoke(app, ["eval", "serve-args", "--protocol", "upstream"])
+    assert out.exit_code == 0, out.output
+    assert (
+        out.output.strip() == """--limit-mm-per-prompt '{"image": 1408, "video": 0}' --max-model-len 128000"""
+    )
+    sft = CliRunner().invoke(app, ["eval", "serve-args", "--model", "org/LongVT-SFT", "--json"])
+    assert json.loads(sft.output)["images"] == 512 + 5 * 128
+    bad = CliRunner().invoke(app, ["eval", "serve-args", "--protocol", "paper"])
+    assert bad.exit_code != 0

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import typer
 
-from longvt_plugins.commands import check_data
+from longvt_plugins.commands import check_data, serve_args
 
 app = typer.Typer(no_args_is_help=True)
 app.command("check-data")(check_data.check_data)
+app.command("serve-args")(serve_args.serve_args)
 
 MODELS_HELP = (
     "longvt_agent (OpenAI-compatible server) or longvt_agent_hf (in-process); any lmms-eval model works."
