@@ -77,7 +77,7 @@ def test_serve_limits_follow_the_protocol():
 
 
 def test_clamp_and_context_errors():
-    assert clamp_new_tokens(49152, 100000, 128000) == 28000
+    assert clamp_new_tokens(49152, 100000, 128000) == 28000 - 256  # a margin for the server's own count
     assert clamp_new_tokens(4096, 130000, 128000) == 0
     assert is_context_error(
         "This model's maximum context length is 32768 tokens. However, you requested 40000"
@@ -231,7 +231,7 @@ def test_session_clamps_each_request_to_the_context_left():
         {"role": "tool", "content": [{"type": "image", "image": frame}]},
     ]
     room, stop = s.next_request(msgs, s.tools(), 500)
-    assert stop is None and 55_000 - 10_500 - 66 - 20 < room < 55_000 - 10_500 - 66
+    assert stop is None and 55_000 - 10_500 - 66 - 20 - 256 < room < 55_000 - 10_500 - 66 - 256
     s.observe(3, prompt_tokens=54_990, completion_tokens=10)
     assert s.next_request(msgs, s.tools(), 510) == (0, "context_exhausted")
     few = ProtocolSession(UPSTREAM, "tool", max_images=5)
@@ -239,6 +239,12 @@ def test_session_clamps_each_request_to_the_context_left():
     ours = ProtocolSession(LONGVT_PLUGINS, "tool")
     assert ours.next_request(msgs[:1], ours.tools(), 16384) == (0, "token_budget")
     assert ours.next_request(msgs[:1], ours.tools(), 15000)[0] == 16384 - 15000
+    refusal = (
+        "maximum context length is 55000 tokens. However, you requested 60000 tokens (54000 in the messages"
+    )
+    assert s.retry_room(refusal, 6000) == 55_000 - 54_000 - 256
+    assert s.retry_room("request has 54900 input tokens", 6000) is None  # nothing fits
+    assert s.retry_room("At most 3 image(s)", 6000) is None
 
 
 def test_serve_args_command_prints_vllm_flags_from_the_protocol():

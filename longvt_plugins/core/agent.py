@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from longvt_plugins.core.answer import extract_answer
-from longvt_plugins.core.backends import AssistantTurn, Backend, BackendError, GenerationParams
+from longvt_plugins.core.backends import (
+    AssistantTurn,
+    Backend,
+    BackendError,
+    ContextExhausted,
+    GenerationParams,
+)
 from longvt_plugins.core.crop_tool import (
     CROP_VIDEO_SCHEMA,
     CropBudget,
@@ -136,8 +142,16 @@ def run_agent(
     on_event: EventHook | None = None,
     trace_id: str | None = None,
     meta: dict[str, Any] | None = None,
+    session: Any = None,
 ) -> Trace:
-    """Run the loop on one video and question; always returns a complete Trace (see `Trace.stop_reason`)."""
+    """Run the loop on one video and question; always returns a complete Trace (see `Trace.stop_reason`).
+
+    `session` (a `core.protocols.session.ProtocolSession`): the protocol decides the first turn, the tools, each
+    tool turn, the frame budgets, the turn cap and each request's `max_tokens` (clamped to the context left);
+    `budgets` and `style` are then taken from it.
+    """
+    if session is not None:
+        budgets, style = _session_budgets(session, budgets), _AGENT_STYLE[session.style]
     budgets = budgets or AgentBudgets()
     budgets.validate()
     # Frames are resized to multiples of the model's patch * merge: an in-process backend knows its own patch.
@@ -199,20 +213,26 @@ def run_agent(
         "frame_size": list(skim.size),
         "sample_fps": skim.sample_fps,
     }
-    # Frames first, each after its "<t s>" label, then the duration/timestamp summary, then the question.
-    parts = _tag_images(timestamped_parts(skim.to_pil(), stamps), book, "skim", stamps)
-    parts.append({"type": "text", "text": skim_text(info, stamps)})
-    parts.append({"type": "text", "text": f"\n{question}\n\n{instructions}"})
-    messages: list[dict[str, Any]] = [
-        {"role": "system", "content": load_prompt("agent_system").strip()},
-        {"role": "user", "content": parts},
-    ]
+    if session is not None:
+        messages = session.initial_messages(
+            question, skim.to_pil(), stamps, info, os.path.abspath(video_path)
+        )
+        messages[-1]["content"] = _tag_images(messages[-1]["content"], book, "skim", stamps)
+    else:
+        # Frames first, each after its "<t s>" label, then the duration/timestamp summary, then the question.
+        parts = _tag_images(timestamped_parts(skim.to_pil(), stamps), book, "skim", stamps)
+        parts.append({"type": "text", "text": skim_text(info, stamps)})
+        parts.append({"type": "text", "text": f"\n{question}\n\n{instructions}"})
+        messages = [
+            {"role": "system", "content": load_prompt("agent_system").strip()},
+            {"role": "user", "content": parts},
+        ]
     emit(
         AgentEvent("skim", {"frames": len(stamps), "duration": info.duration, "elapsed_s": timings["skim_s"]})
     )
 
     # ---- 2-4. the loop
-    tools = [CROP_VIDEO_SCHEMA] if style == "tool" else []
+    tools = session.tools() if session is not None else ([CROP_VIDEO_SCHEMA] if style == "tool" else [])
     tool = CropVideoTool(str(video_path), budget=budgets.crop) if tools else None
     used = 0
     stop: str | None = None
@@ -222,9 +242,27 @@ def run_agent(
             stop = "token_budget"
             break
         turn_params = replace(params, max_tokens=min(budgets.max_new_tokens, remaining))
+        if session is not None:
+            room, why = session.next_request(messages, tools, used)
+            if why is not None:
+                stop = why
+                break
+            turn_params = replace(params, max_tokens=room)
         t0 = time.perf_counter()
         try:
-            out = backend.generate(messages, tools, turn_params)
+            try:
+                out = backend.generate(messages, tools, turn_params)
+            except ContextExhausted as exc:
+                # Our estimate of the prompt was short: once more with what the server says is left.
+                room = session.retry_room(str(exc), turn_params.max_tokens) if session is not None else None
+                if room is None:
+                    raise
+                out = backend.generate(messages, tools, replace(turn_params, max_tokens=room))
+        except ContextExhausted as exc:  # the server says the request does not fit: not a model failure
+            timings["generate_s"] += time.perf_counter() - t0
+            trace.error = str(exc)
+            stop = "context_exhausted"
+            break
         except BackendError as exc:
             timings["generate_s"] += time.perf_counter() - t0
             trace.error = str(exc)
@@ -232,6 +270,8 @@ def run_agent(
             break
         gen_s = time.perf_counter() - t0
         timings["generate_s"] += gen_s
+        if session is not None:
+            session.observe(len(messages), out.usage.prompt_tokens, out.usage.completion_tokens)
         # A server that reports no usage is charged by text length, so the budget still holds.
         used += (
             out.usage.completion_tokens
@@ -274,7 +314,9 @@ def run_agent(
         if calls or parse_errors:
             t_tool = time.perf_counter()
             for i, (cid, name, args) in enumerate(calls):
-                messages.append(_run_call(trace, tool, book, budgets, record, i, cid, name, args, emit))
+                messages.append(
+                    _run_call(trace, tool, book, budgets, record, i, cid, name, args, emit, session)
+                )
             for k, err in enumerate(parse_errors):
                 text = f'Error: {err} Write the call as <tool_call>{{"name": ..., "arguments": {{...}}}}</tool_call>.'
                 messages.append(
@@ -303,6 +345,37 @@ def run_agent(
     return _finish(trace, messages, timings, started, emit)
 
 
+_AGENT_STYLE = {"tool": "tool", "think": "think", "non_think": "direct"}
+_NO_CAP = 10**9  # a protocol without a crop cap or trajectory budget (upstream)
+
+
+def _session_budgets(session: Any, base: AgentBudgets | None) -> AgentBudgets:
+    """The protocol's frames, turn cap and token budgets; the caller's max_calls_per_turn stays."""
+    p = session.protocol
+    base = base or AgentBudgets()
+    return replace(
+        base,
+        skim_fps=p.skim.fps,
+        skim_min_frames=p.skim.min_frames,
+        skim_max_frames=p.skim.max_frames,
+        skim_min_pixels=p.skim.min_pixels,
+        skim_max_pixels=p.skim.max_pixels,
+        crop=replace(
+            base.crop,
+            fps=p.crop.fps,
+            min_frames=p.crop.min_frames,
+            max_frames=p.crop.max_frames,
+            min_pixels=p.crop.min_pixels,
+            max_pixels=p.crop.max_pixels,
+            max_calls=p.max_tool_calls if p.max_tool_calls is not None else _NO_CAP,
+        ),
+        max_turns=session.turn_cap(),
+        max_new_tokens=session.new_tokens(),
+        max_total_tokens=p.tokens.max_total_tokens or _NO_CAP,
+        patch_size=session.patch_size,
+    )
+
+
 def _calls_with_ids(out: AssistantTurn, turn_no: int) -> list[tuple[str, str, dict[str, Any]]]:
     # Every call needs an id that is unique in the conversation: servers pair each tool message with one.
     calls, seen = [], set()
@@ -324,6 +397,7 @@ def _run_call(
     name: str,
     args: dict[str, Any],
     emit: EventHook,
+    session: Any = None,
 ) -> dict[str, Any]:
     """Run one call (or refuse it with a reason the model can read); returns the tool message."""
     refusal = None
@@ -352,7 +426,8 @@ def _run_call(
     else:
         result = tool.execute(args)
         stamps = [float(t) for t in result.timestamps]
-        content = _tag_images(result.content_parts(), book, f"crop{index}", stamps)
+        parts = session.tool_content(result) if session is not None else result.content_parts()
+        content = _tag_images(parts, book, f"crop{index}", stamps)
         window = result.window if result.ok else None
         crop = CropRecord(
             index=index,

@@ -17,6 +17,9 @@ from longvt_plugins.core.protocols.spec import FrameSpec, Protocol
 
 MERGE = 2  # Qwen2.5-VL / Qwen3-VL merge 2x2 patches into one visual token
 TEXT_MARGIN = 4096  # system prompt, tool schema, questions, subtitles, chat-template markup
+# Kept free below the context on top of the estimate: the server counts the re-rendered conversation with its
+# tokenizer and template, which our estimate only approximates.
+CONTEXT_MARGIN = 256
 ASSUMED_CROPS = 5  # upstream has no crop cap; LongVT's RL allows 5 calls, so its checkpoints stop near there
 
 # What vLLM / SGLang say when a request does not fit (matched case-insensitively in an HTTP 400 body).
@@ -73,6 +76,17 @@ def count_images(messages: list[dict[str, Any]]) -> int:
 
 def is_context_error(message: str) -> bool:
     return bool(CONTEXT_ERRORS.search(message or ""))
+
+
+# vLLM's refusals state the prompt's size: "(1172 in the messages, ...)" (<=0.9) or "your request has 90000
+# input tokens" (newer).
+_PROMPT_IN_ERROR = re.compile(r"(\d+) in the messages|request has (\d+) input tokens", re.IGNORECASE)
+
+
+def prompt_tokens_from_error(message: str) -> int | None:
+    """The prompt size a server reported in its context-length refusal, if it said."""
+    m = _PROMPT_IN_ERROR.search(message or "")
+    return int(m.group(1) or m.group(2)) if m else None
 
 
 @dataclass(frozen=True)
@@ -144,4 +158,4 @@ def serve_limits_all(protocol: Protocol, *, patch_size: int = 14) -> ServeLimits
 
 def clamp_new_tokens(wanted: int, prompt_tokens: int, max_model_len: int) -> int:
     """`max_tokens` for the next request: what the turn wants, but no more than the context leaves (0: no room)."""
-    return max(0, min(int(wanted), int(max_model_len) - int(prompt_tokens)))
+    return max(0, min(int(wanted), int(max_model_len) - int(prompt_tokens) - CONTEXT_MARGIN))

@@ -16,6 +16,7 @@ from longvt_plugins.core.protocols.context import (
     clamp_new_tokens,
     count_images,
     estimate_tokens,
+    prompt_tokens_from_error,
     serve_limits_all,
 )
 from longvt_plugins.core.protocols.spec import Protocol
@@ -96,6 +97,15 @@ class ProtocolSession:
             return 0, "context_exhausted"
         room = clamp_new_tokens(wanted, self.prompt_tokens(messages, tools), self.max_model_len)
         return (room, None) if room > 0 else (0, "context_exhausted")
+
+    def retry_room(self, refusal: str, asked: int) -> int | None:
+        """After the server refused a request as too long: a smaller `max_tokens` that fits the prompt size it
+        reported, or None (it did not say, or nothing fits) - then the sample is `context_exhausted`."""
+        prompt = prompt_tokens_from_error(refusal)
+        if prompt is None:
+            return None
+        room = clamp_new_tokens(asked, prompt, self.max_model_len)
+        return room if 0 < room < asked else None
 
     def observe(self, sent: int, prompt_tokens: int | None, completion_tokens: int | None) -> None:
         """After a reply to a request of `sent` messages: remember the server's count (the reply is message
