@@ -236,9 +236,9 @@ def test_session_clamps_each_request_to_the_context_left():
     assert s.next_request(msgs, s.tools(), 510) == (0, "context_exhausted")
     few = ProtocolSession(UPSTREAM, "tool", max_images=5)
     assert few.next_request(msgs, few.tools(), 0) == (0, "context_exhausted")
-    ours = ProtocolSession(LONGVT_PLUGINS, "tool")
+    ours = ProtocolSession(LONGVT_PLUGINS.with_overrides(max_total_tokens=16384), "tool")
     assert ours.next_request(msgs[:1], ours.tools(), 16384) == (0, "token_budget")
-    assert ours.next_request(msgs[:1], ours.tools(), 15000)[0] == 16384 - 15000
+    assert ours.next_request(msgs[:1], ours.tools(), 15000)[0] == 16384 - 15000  # the trajectory's budget
     refusal = (
         "maximum context length is 55000 tokens. However, you requested 60000 tokens (54000 in the messages"
     )

@@ -151,7 +151,7 @@ def run_agent(
     `budgets` and `style` are then taken from it.
     """
     if session is not None:
-        budgets, style = _session_budgets(session, budgets), _AGENT_STYLE[session.style]
+        budgets, style = session_budgets(session, budgets), _AGENT_STYLE[session.style]
     budgets = budgets or AgentBudgets()
     budgets.validate()
     # Frames are resized to multiples of the model's patch * merge: an in-process backend knows its own patch.
@@ -349,7 +349,7 @@ _AGENT_STYLE = {"tool": "tool", "think": "think", "non_think": "direct"}
 _NO_CAP = 10**9  # a protocol without a crop cap or trajectory budget (upstream)
 
 
-def _session_budgets(session: Any, base: AgentBudgets | None) -> AgentBudgets:
+def session_budgets(session: Any, base: AgentBudgets | None) -> AgentBudgets:
     """The protocol's frames, turn cap and token budgets; the caller's max_calls_per_turn stays."""
     p = session.protocol
     base = base or AgentBudgets()

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from importlib import metadata
 from typing import Any
 
-CARD_SCHEMA = "longvt.protocol/v1"
+CARD_SCHEMA = "longvt.protocol/v2"  # v2: generated from core.protocols.Protocol
 VERSIONED = (
     "longvt-plugins",
     "lmms-eval",
@@ -24,23 +25,6 @@ VERSIONED = (
     "vllm",
     "sglang",
 )
-
-# The paper's evaluation protocol (LongVT README/FAQ and the paper's dense-frame setting): 1 fps skim capped at
-# 768 frames (512 for the SFT checkpoint), 50,176 px per frame, crops at 1 fps / <=128 frames / 224x224 px,
-# 49,152 new tokens for tool tasks, hermes tool parser. The turn cap is ours (upstream has none): 5 tool rounds,
-# as LongVT's own single_inference.py and its RL rollout use.
-PAPER_PROTOCOL: dict[str, Any] = {
-    "fps": 1.0,
-    "max_frames": 768,
-    "max_pixels": 50176,
-    "min_pixels": 784,
-    "crop_fps": 1.0,
-    "crop_max_frames": 128,
-    "crop_max_pixels": 224 * 224,
-    "max_turns": 6,
-    "max_tool_calls": 5,
-    "tool_parser": "hermes",
-}
 
 
 def versions() -> dict[str, str | None]:
@@ -61,29 +45,31 @@ def card_id(card: dict[str, Any]) -> str:
 
 def build_card(
     *,
+    protocol: Any,
     model: dict[str, Any],
-    budgets: dict[str, Any],
-    max_new_tokens: int | None,
     style: str,
     tool_parser: str,
     judge: dict[str, Any],
-    protocol: str,
 ) -> dict[str, Any]:
+    """The card of one sample: the protocol's own card (`core.protocols.Protocol.card()`: every prompt hash, the
+    schema hash, frames, budgets, scoring) under `definition`, the main numbers at the top for reading, and what
+    the protocol does not fix (the model, the parser as served, the judge, the versions)."""
     card = {
         "schema": CARD_SCHEMA,
-        "protocol": protocol,
+        "protocol": protocol.name,
         "model": model,
         "style": style,
-        "frames": {
-            k: budgets.get(k) for k in ("fps", "max_frames", "min_frames", "min_pixels", "max_pixels")
-        },
-        "crop": {k: budgets.get(k) for k in ("crop_fps", "crop_max_frames", "crop_max_pixels")},
-        "max_new_tokens": max_new_tokens,
-        "turn_cap": budgets.get("max_turns"),
-        "max_tool_calls": budgets.get("max_tool_calls"),
+        "frames": asdict(protocol.skim),
+        "crop": asdict(protocol.crop),
+        "max_new_tokens": protocol.tokens.new_tokens(style),
+        "max_total_tokens": protocol.tokens.max_total_tokens,
+        "turn_cap": protocol.turn_cap,
+        "max_tool_calls": protocol.max_tool_calls,
         "tool_parser": tool_parser,
         "answer_parser": "longvt_plugins.core.answer (tags, then option letter)",
+        "scoring_chain": list(protocol.scoring.chain),
         "judge": judge,
+        "definition": protocol.card(),
         "versions": versions(),
     }
     card["id"] = card_id(card)

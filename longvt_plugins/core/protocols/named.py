@@ -79,7 +79,7 @@ LONGVT_PLUGINS = Protocol(
     name="longvt-plugins",
     description=(
         "Our protocol: every frame labelled with its timestamp, the duration stated, no path in the prompt, the "
-        "crop_video(start_time, end_time) schema, our prompts, a turn cap and a trajectory token budget."
+        "crop_video(start_time, end_time) schema, our prompts, a turn cap of 6 (5 crops and an answer)."
     ),
     prompts=(
         ("tool", StylePrompt(system="agent_system", instruction="agent_tool", joiner="\n\n")),
@@ -90,9 +90,10 @@ LONGVT_PLUGINS = Protocol(
     tool=ToolSpec(schema="ours", offered_in=("tool",), response="crop_result", error="crop_error"),
     skim=FrameSpec(fps=1.0, min_frames=4, max_frames=64, min_pixels=784, max_pixels=224 * 224),
     crop=FrameSpec(fps=1.0, min_frames=2, max_frames=128, min_pixels=784, max_pixels=224 * 224),
+    # Per request, as our task YAMLs give them to other models; the turn cap bounds the trajectory.
     tokens=TokenSpec(
-        max_new_tokens=(("tool", 4096), ("think", 4096), ("non_think", 4096)),
-        max_total_tokens=16384,
+        max_new_tokens=(("tool", 49152), ("think", 4096), ("non_think", 128)),
+        max_total_tokens=None,
         max_model_len=128000,
     ),
     scoring=ScoringSpec(chain=("choice", "rule", "judge"), judge_prompt="judge_equivalence"),

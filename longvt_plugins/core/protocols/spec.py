@@ -152,7 +152,7 @@ class Protocol:
 
     def with_overrides(self, **values: Any) -> Protocol:
         """A copy with budgets changed (`skim_max_frames=512`, `crop_max_pixels=...`, `max_model_len=...`,
-        `turn_cap=...`); the result is renamed `<name>+custom` so it can never pass for the named protocol."""
+        `max_new_tokens=...`, `turn_cap=...`); the result is renamed `<name>+custom` so it can never pass for the named protocol."""
         if not values:
             return self
         out = self
@@ -167,6 +167,9 @@ class Protocol:
                 out = replace(out, **{part: replace(spec, **{attr: type(getattr(spec, attr))(value)})})
             elif key in ("max_model_len", "max_total_tokens"):
                 out = replace(out, tokens=replace(out.tokens, **{key: int(value)}))
+            elif key == "max_new_tokens":  # every style's per-request budget
+                per_style = tuple((style, int(value)) for style, _ in out.tokens.max_new_tokens)
+                out = replace(out, tokens=replace(out.tokens, max_new_tokens=per_style))
             elif key in ("turn_cap", "max_tool_calls"):
                 out = replace(out, **{key: int(value)})
             else:
