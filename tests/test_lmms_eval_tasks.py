@@ -66,7 +66,7 @@ def test_every_task_resolves_to_our_file_with_the_builtins_present(task_index):
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    from longvt_plugins.lmms_eval.sample_data import write_sample_benchmarks
+    from longvt_plugins.testing.sample_benchmarks import write_sample_benchmarks
 
     return write_sample_benchmarks(tmp_path_factory.mktemp("bench"))
 
