@@ -353,7 +353,7 @@ def test_ray_in_local_mode_writes_exactly_the_local_runs_records(reference, data
     import ray
 
     from longvt_plugins.pipeline.ray_engine import task_options
-    from longvt_plugins.pipeline.runner import build_stage, decode_threads
+    from longvt_plugins.pipeline.units import build_stage, decode_threads
 
     cfg_ref, _, _ = reference
     cfg = PipelineConfig.load(write_config(tmp_path, dataset[0], teacher.base_url))
