@@ -237,7 +237,7 @@ def test_samples_of_a_task_yaml_are_valid_json_lines(sample):
 def test_doc_key_matches_between_the_full_doc_and_lmms_evals_image_free_copy():
     from PIL import Image
 
-    from longvt_plugins.lmms_eval.tasklib import doc_key
+    from longvt_plugins.lmms_eval.doc_identity import doc_key
 
     scored = {"id": "v_Art_1", "question": "Q?", "options": ["a", "b"], "meta": {"n": 1}}
     full = dict(scored, image_1=Image.new("RGB", (4, 4)), image_2=None, images=[Image.new("RGB", (2, 2))])

@@ -26,8 +26,8 @@ from loguru import logger
 from tqdm import tqdm
 
 from longvt_plugins.lmms_eval import traces
+from longvt_plugins.lmms_eval.doc_identity import doc_key
 from longvt_plugins.lmms_eval.protocol import PAPER_PROTOCOL, build_card
-from longvt_plugins.lmms_eval.tasklib import doc_key
 
 # Task style (our YAMLs' generation_kwargs.longvt_style) -> the agent's style.
 AGENT_STYLE = {"tool": "tool", "think": "think", "non_think": "direct"}

@@ -11,9 +11,9 @@ from typing import Any
 
 from longvt_plugins.core.answer import count_tool_calls
 from longvt_plugins.lmms_eval import traces
+from longvt_plugins.lmms_eval.doc_identity import doc_key
 from longvt_plugins.lmms_eval.protocol import aggregate_cards, card_id
 from longvt_plugins.lmms_eval.scoring import judge_identity, score_response
-from longvt_plugins.lmms_eval.tasklib import doc_key
 
 # What lmms-eval's own API models put in the response when a request finally failed.
 _UPSTREAM_FAILURE = "[LMMS_EVAL_REQUEST_FAILED"
