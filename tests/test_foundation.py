@@ -237,9 +237,10 @@ def test_wheel_ships_tasks_templates_and_prompts(tmp_path):
     wheel = next(tmp_path.glob("longvt_plugins-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "longvt_plugins/templates/qwen2_5_vl_tools.jinja" in names
-    assert any(n.startswith("eval_tasks/") and n.endswith(".yaml") for n in names), (
-        "eval_tasks must ship in the wheel"
+    assert any(n.startswith("longvt_plugins/eval_tasks/") and n.endswith(".yaml") for n in names), (
+        "the task folders must ship in the wheel, under our own namespace"
     )
+    assert not any(n.startswith("eval_tasks/") for n in names), "no generic top-level package in the wheel"
     assert any(n.startswith("longvt_plugins/core/prompts/") and n.endswith(".txt") for n in names)
     entry = [n for n in names if n.endswith("entry_points.txt")]
     text = zipfile.ZipFile(wheel).read(entry[0]).decode()
