@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from longvt_plugins import __version__
 from longvt_plugins.commands import ask, data, doctor, mcp, pipeline, testing, train, view
 from longvt_plugins.commands import eval as eval_commands  # as: `eval` is a builtin
 
@@ -13,6 +14,23 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """LongVT plugins: think with long videos (agent, tools, rewards, data pipeline)."""
+
+
 app.command("doctor")(doctor.doctor)
 app.command("ask")(ask.ask)
 app.command("view")(view.view)
