@@ -294,7 +294,7 @@ def test_version_is_one_value_everywhere():
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert 'dynamic = ["version"]' in pyproject and 'attr = "longvt_plugins.__version__"' in pyproject
     assert f"## [{__version__}]" in (ROOT / "CHANGELOG.md").read_text()
-    assert "Apache License" in (ROOT / "LICENSE").read_text() and 'text = "Apache-2.0"' in pyproject
+    assert "Apache License" in (ROOT / "LICENSE").read_text() and 'license = "Apache-2.0"' in pyproject
 
 
 # ------------------------------------------------------------------------------------------ import layering
