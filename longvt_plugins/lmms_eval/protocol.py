@@ -12,9 +12,10 @@ import json
 from importlib import metadata
 from typing import Any
 
+from longvt_plugins import __version__
+
 CARD_SCHEMA = "longvt.protocol/v1"
 VERSIONED = (
-    "longvt-plugins",
     "lmms-eval",
     "transformers",
     "torch",
@@ -44,7 +45,8 @@ PAPER_PROTOCOL: dict[str, Any] = {
 
 
 def versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
+    # Ours from the code that runs (the one version, longvt_plugins.__version__), not from some install's metadata.
+    out: dict[str, str | None] = {"longvt-plugins": __version__}
     for name in VERSIONED:
         try:
             out[name] = metadata.version(name)
