@@ -14,7 +14,7 @@ from longvt_plugins.lmms_eval.datacheck import check_benchmark
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    from longvt_plugins.lmms_eval.sample_data import write_sample_benchmarks
+    from longvt_plugins.testing.sample_benchmarks import write_sample_benchmarks
 
     return write_sample_benchmarks(tmp_path_factory.mktemp("checkdata"), duration=6.0)
 

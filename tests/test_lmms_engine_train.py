@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from longvt_plugins.lmms_engine.examples import tool_trace_row, write_jsonl
 from longvt_plugins.lmms_engine.launch import fold_overrides
+from longvt_plugins.testing.sft_rows import tool_trace_row, write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_RECIPE = REPO / "recipes" / "sft" / "tiny_cpu.yaml"

@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 from longvt_plugins.cli import app
 from longvt_plugins.lmms_eval import tasks_path
 from longvt_plugins.lmms_eval.overlay import build_overlay
-from longvt_plugins.lmms_eval.sample_data import window_reader_policy, write_sample_benchmarks
 from longvt_plugins.testing.openai_server import OpenAIStubServer
+from longvt_plugins.testing.sample_benchmarks import window_reader_policy, write_sample_benchmarks
 
 ROOT = Path(__file__).resolve().parents[1]
 

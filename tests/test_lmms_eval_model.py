@@ -9,8 +9,8 @@ import json
 import pytest
 
 from longvt_plugins.lmms_eval.overlay import build_overlay
-from longvt_plugins.lmms_eval.sample_data import window_reader_policy, write_sample_benchmarks
 from longvt_plugins.testing.openai_server import OpenAIStubServer
+from longvt_plugins.testing.sample_benchmarks import window_reader_policy, write_sample_benchmarks
 
 TASKS = [
     "longvtp_videosiah_tool",

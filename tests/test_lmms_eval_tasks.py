@@ -66,7 +66,7 @@ def test_every_task_resolves_to_our_file_with_the_builtins_present(task_index):
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    from longvt_plugins.lmms_eval.sample_data import write_sample_benchmarks
+    from longvt_plugins.testing.sample_benchmarks import write_sample_benchmarks
 
     return write_sample_benchmarks(tmp_path_factory.mktemp("bench"))
 
@@ -242,7 +242,7 @@ def test_samples_of_a_task_yaml_are_valid_json_lines(sample):
 def test_doc_key_matches_between_the_full_doc_and_lmms_evals_image_free_copy():
     from PIL import Image
 
-    from longvt_plugins.lmms_eval.tasklib import doc_key
+    from longvt_plugins.lmms_eval.doc_identity import doc_key
 
     scored = {"id": "v_Art_1", "question": "Q?", "options": ["a", "b"], "meta": {"n": 1}}
     full = dict(scored, image_1=Image.new("RGB", (4, 4)), image_2=None, images=[Image.new("RGB", (2, 2))])

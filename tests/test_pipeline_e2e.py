@@ -17,8 +17,8 @@ import yaml
 
 from longvt_plugins.pipeline.config import STAGE_ORDER, PipelineConfig
 from longvt_plugins.pipeline.runner import run_pipeline, run_stage
-from longvt_plugins.pipeline.scripted import ScriptedTeacher, scene_label
 from longvt_plugins.pipeline.store import read_jsonl, read_stage_records
+from longvt_plugins.testing.scripted_teacher import ScriptedTeacher, scene_label
 
 pytestmark = pytest.mark.slow  # one full pipeline run over HTTP is shared by the module (~15-45 s on 2 cores)
 
@@ -224,7 +224,7 @@ def test_sft_rows_load_and_encode_in_the_lmms_engine_plugin(reference, tiny_mode
 def test_rl_rows_load_in_verls_dataset(reference, tiny_model_dir):
     from transformers import AutoProcessor, AutoTokenizer
 
-    from longvt_plugins.verl.scripted_rollout import compose_recipe, load_batch
+    from longvt_plugins.testing.verl_rollout import compose_recipe, load_batch
 
     cfg, _, _ = reference
     rl = cfg.workdir / "export" / "rl.parquet"
@@ -353,7 +353,7 @@ def test_ray_in_local_mode_writes_exactly_the_local_runs_records(reference, data
     import ray
 
     from longvt_plugins.pipeline.ray_engine import task_options
-    from longvt_plugins.pipeline.runner import build_stage, decode_threads
+    from longvt_plugins.pipeline.units import build_stage, decode_threads
 
     cfg_ref, _, _ = reference
     cfg = PipelineConfig.load(write_config(tmp_path, dataset[0], teacher.base_url))

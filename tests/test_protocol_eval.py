@@ -16,8 +16,8 @@ import sys
 
 import pytest
 
-from longvt_plugins.lmms_eval.sample_data import window_reader_policy, write_sample_benchmarks
 from longvt_plugins.testing.openai_server import OpenAIStubServer, closed_port_url
+from longvt_plugins.testing.sample_benchmarks import window_reader_policy, write_sample_benchmarks
 
 SKIM = 8
 

@@ -105,7 +105,7 @@ def _normalise(body: dict, video_root: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def bodies(tmp_path_factory):
-    from longvt_plugins.lmms_eval.sample_data import write_sample_benchmarks
+    from longvt_plugins.testing.sample_benchmarks import write_sample_benchmarks
 
     root = tmp_path_factory.mktemp("golden")
     sample = write_sample_benchmarks(root, duration=12.0)

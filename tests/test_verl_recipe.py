@@ -38,7 +38,7 @@ def launch_command(*extra: str, **env: str) -> list[str]:
 
 
 def compose_from_command(argv: list[str]):
-    from longvt_plugins.verl.scripted_rollout import compose_recipe
+    from longvt_plugins.testing.verl_rollout import compose_recipe
 
     assert argv[1:3] == ["-m", "verl.trainer.main_ppo"]
     assert argv[3] == "--config-path" and argv[5] == "--config-name"

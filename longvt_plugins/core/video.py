@@ -22,12 +22,23 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from longvt_plugins.core.video_backends import (
+from longvt_plugins.core.decoders import (
     BACKEND_ORDER,
     Reader,
     backend_problems,
     first_frame_state,
     open_reader,
+)
+from longvt_plugins.core.video_errors import (
+    BackendUnavailable,
+    CorruptVideo,
+    EmptyVideoFile,
+    InvalidBudget,
+    InvalidWindow,
+    NoDecodableFrames,
+    NotAVideo,
+    VideoError,
+    VideoNotFound,
 )
 
 __all__ = [
@@ -53,47 +64,6 @@ __all__ = [
 
 DEFAULT_MIN_PIXELS = 28 * 28
 DEFAULT_MAX_PIXELS = 224 * 224
-
-
-# ---------------------------------------------------------------------------------------------------------- errors
-class VideoError(Exception):
-    """A video could not be probed or sampled. The message is meant to be shown to a person or a model."""
-
-    def __init__(self, message: str, path: str | os.PathLike | None = None):
-        super().__init__(message)
-        self.path = None if path is None else str(path)
-
-
-class VideoNotFound(VideoError):
-    pass
-
-
-class EmptyVideoFile(VideoError):
-    pass
-
-
-class NotAVideo(VideoError):
-    pass
-
-
-class CorruptVideo(VideoError):
-    pass
-
-
-class NoDecodableFrames(VideoError):
-    pass
-
-
-class InvalidWindow(VideoError, ValueError):
-    """The requested window or budget cannot be sampled (empty window, fewer than two source frames, ...)."""
-
-
-class InvalidBudget(VideoError, ValueError):
-    """The sampling budget itself cannot be met (min_pixels > max_pixels, fps <= 0, extreme aspect ratio)."""
-
-
-class BackendUnavailable(VideoError):
-    pass
 
 
 # ------------------------------------------------------------------------------------------------------ data types

@@ -25,9 +25,9 @@ from lmms_eval.api.model import lmms
 from loguru import logger
 from tqdm import tqdm
 
-from longvt_plugins.lmms_eval import traces
+from longvt_plugins.lmms_eval import sample_records
+from longvt_plugins.lmms_eval.doc_identity import doc_key
 from longvt_plugins.lmms_eval.protocol import build_card
-from longvt_plugins.lmms_eval.tasklib import doc_key
 
 AGENT_STYLE = ("tool", "think", "non_think")  # our YAMLs' generation_kwargs.longvt_style
 BENCHMARKS = ("videosiah", "videommmu", "videomme", "lvbench")
@@ -210,13 +210,13 @@ class LongVTAgent(lmms):
             trace = self._run(video, question, task_style, gen_kwargs, task, doc_id, mcq)
         except Exception as exc:  # a bad doc (missing video, no video part) is one failed sample, not a crash
             return self._failed(task_style, doc, task, doc_id, f"{type(exc).__name__}: {exc}", gen_kwargs)
-        text = traces.transcript(trace)
+        text = sample_records.transcript(trace)
         failed = trace.stop_reason in FAILED_STOPS
         record = {
             "failed": failed,
             "reason": trace.error if failed else None,
             "log": {
-                **traces.summarize(trace),
+                **sample_records.summarize(trace),
                 "task": task,
                 "doc_id": doc_id,
                 "wall_s": time.perf_counter() - started,
@@ -224,7 +224,7 @@ class LongVTAgent(lmms):
             "protocol": self._card(task_style, gen_kwargs),
         }
         if "longvt_style" in gen_kwargs:  # only our tasks' process_results take the record back
-            traces.put(task_style, doc_key(doc), record)
+            sample_records.put(task_style, doc_key(doc), record)
         self._save_trace(task, doc_id, trace)
         usage = trace.usage
         return GenerationResult(
@@ -245,7 +245,7 @@ class LongVTAgent(lmms):
                 "log": {"task": task, "doc_id": doc_id, "error": reason},
             }
             record["protocol"] = self._card(style, gen_kwargs)
-            traces.put(style, doc_key(doc), record)
+            sample_records.put(style, doc_key(doc), record)
         return GenerationResult(text="", token_counts=TokenCounts(input_tokens=0, output_tokens=0))
 
     @staticmethod

@@ -13,9 +13,10 @@ from dataclasses import asdict
 from importlib import metadata
 from typing import Any
 
+from longvt_plugins import __version__
+
 CARD_SCHEMA = "longvt.protocol/v2"  # v2: generated from core.protocols.Protocol
 VERSIONED = (
-    "longvt-plugins",
     "lmms-eval",
     "transformers",
     "torch",
@@ -28,7 +29,8 @@ VERSIONED = (
 
 
 def versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
+    # Ours from the code that runs (the one version, longvt_plugins.__version__), not from some install's metadata.
+    out: dict[str, str | None] = {"longvt-plugins": __version__}
     for name in VERSIONED:
         try:
             out[name] = metadata.version(name)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from longvt_plugins.core.answer import count_tool_calls
-from longvt_plugins.lmms_eval import traces
+from longvt_plugins.lmms_eval import sample_records
+from longvt_plugins.lmms_eval.doc_identity import doc_key
 from longvt_plugins.lmms_eval.protocol import aggregate_cards, card_id
 from longvt_plugins.lmms_eval.scoring import judge_identity, score_response
-from longvt_plugins.lmms_eval.tasklib import doc_key
 
 # What lmms-eval's own API models put in the response when a request finally failed.
 _UPSTREAM_FAILURE = "[LMMS_EVAL_REQUEST_FAILED"
@@ -33,7 +33,7 @@ def process(
     response = results[0] if results else ""
     if not isinstance(response, str):
         response = "" if response is None else str(response)
-    record = traces.take(style, doc_key(doc))
+    record = sample_records.take(style, doc_key(doc))
     failed = bool(record and record.get("failed")) or response.startswith(_UPSTREAM_FAILURE)
     protocol = protocol_of(record)
     score = score_response(

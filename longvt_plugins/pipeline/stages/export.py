@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 
 from longvt_plugins.pipeline.config import ConfigError
-from longvt_plugins.pipeline.runner import Unit
 from longvt_plugins.pipeline.stages.base import Stage
 from longvt_plugins.pipeline.store import write_jsonl_atomic
+from longvt_plugins.pipeline.units import Unit
 
 PRODUCTS = ("sft", "rl", "eval")
 

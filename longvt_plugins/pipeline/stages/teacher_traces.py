@@ -9,8 +9,8 @@ record with `accepted: false` and the reason; a teacher server that fails is a f
 
 from __future__ import annotations
 
-from longvt_plugins.pipeline.runner import Unit, UnitFailed
 from longvt_plugins.pipeline.stages.base import Stage
+from longvt_plugins.pipeline.units import Unit, UnitFailed
 
 
 def _overlaps(windows: list[tuple[float, float]], start: float, end: float) -> bool:
