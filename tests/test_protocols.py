@@ -251,10 +251,14 @@ def test_serve_args_command_prints_vllm_flags_from_the_protocol():
 
     from longvt_plugins.cli import app
 
-    out = CliRunner().invoke(app, ["eval", "serve-args", "--protocol", "upstream"])
+    out = CliRunner().invoke(app, ["eval", "serve-args", "--protocol", "upstream", "--no-template"])
     assert out.exit_code == 0, out.output
     assert (
         out.output.strip() == """--limit-mm-per-prompt '{"image": 1408, "video": 0}' --max-model-len 128000"""
+    )
+    with_template = CliRunner().invoke(app, ["eval", "serve-args", "--protocol", "upstream"]).output.split()
+    assert with_template[0] == "--chat-template" and with_template[1].endswith(
+        "qwen2_5_vl_tools_compact.jinja"
     )
     sft = CliRunner().invoke(app, ["eval", "serve-args", "--model", "org/LongVT-SFT", "--json"])
     assert json.loads(sft.output)["images"] == 512 + 5 * 128

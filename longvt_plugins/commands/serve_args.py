@@ -15,9 +15,16 @@ def serve_args(
     ),
     style: str = typer.Option("all", "--style", help="tool, think, non_think, or all (one server for all)."),
     patch_size: int = typer.Option(14, "--patch-size", help="14 for Qwen2.5-VL, 16 for Qwen3-VL."),
+    template: bool = typer.Option(
+        True,
+        "--template/--no-template",
+        help="Also print --chat-template (off for Qwen3-VL: it has its own).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the numbers and how they were sized, as JSON."),
 ) -> None:
-    """Print `--limit-mm-per-prompt ... --max-model-len ...` sized from the protocol's frames and tokens."""
+    """Print the protocol's `--chat-template` and the `--limit-mm-per-prompt` / `--max-model-len` that fit it."""
+    from importlib import resources
+
     from longvt_plugins.core.protocols import get_protocol
     from longvt_plugins.core.protocols.context import serve_limits, serve_limits_all
 
@@ -30,7 +37,11 @@ def serve_args(
         )
     except (KeyError, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from exc
+    args = limits.vllm_args()
+    path = str(resources.files("longvt_plugins.templates").joinpath(proto.chat_template))
+    if template:
+        args = ["--chat-template", path, *args]
     if as_json:
-        typer.echo(json.dumps(limits.to_dict(), indent=2))
+        typer.echo(json.dumps({**limits.to_dict(), "chat_template": path}, indent=2))
     else:
-        typer.echo(shlex.join(limits.vllm_args()))
+        typer.echo(shlex.join(args))

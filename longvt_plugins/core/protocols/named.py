@@ -60,7 +60,7 @@ UPSTREAM = Protocol(
         judge_prompt="judge_equivalence",
         judge_model="Qwen/Qwen3-235B-A22B",
     ),
-    chat_template="qwen2_5_vl_tools.jinja",
+    chat_template="qwen2_5_vl_tools_compact.jinja",  # the compact form its checkpoints were trained on
     wire="lmms_eval_async_openai",
     request_params=("max_tokens", "temperature"),
     turn_cap=None,
