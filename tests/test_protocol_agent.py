@@ -105,3 +105,16 @@ def test_a_server_that_counts_more_than_our_estimate_gets_one_smaller_request(sh
         retried = server.requests[1]["max_tokens"]
         assert retried == 20_000 - server.last_prompt_tokens - 256
     assert trace.stop_reason == "answer"
+
+
+def test_an_in_process_checkpoint_runs_upstream_with_its_compact_template(tiny_model_dir, short_video):
+    from dataclasses import replace
+
+    from longvt_plugins.core.backends import TransformersBackend
+
+    backend = TransformersBackend(tiny_model_dir, template=UPSTREAM.chat_template)
+    assert backend.chat_template.startswith("{#- Qwen2.5-VL tool chat template in the compact form")
+    protocol = replace(UPSTREAM.with_overrides(skim_max_frames=4, max_new_tokens=8), turn_cap=2)
+    trace = run_agent(short_video.path, "What?", backend, session=ProtocolSession(protocol, "tool"))
+    assert trace.stop_reason in ("answer", "no_answer", "length", "max_turns") and trace.turns
+    assert all((t.completion_tokens or 0) <= 8 for t in trace.turns)

@@ -363,8 +363,15 @@ class TransformersBackend:
     }
 
     def __init__(
-        self, model_path: str | Path, *, device: str | None = None, dtype: str | None = None
+        self,
+        model_path: str | Path,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        template: str = "qwen2_5_vl_tools.jinja",
     ) -> None:
+        """`template`: the Qwen2.5-VL tool template file in longvt_plugins/templates (a protocol names it);
+        Qwen3-VL checkpoints always use their own."""
         import torch
         import transformers
         from transformers import AutoConfig, AutoProcessor
@@ -390,9 +397,7 @@ class TransformersBackend:
         if family == "qwen2_5_vl":
             from importlib import resources
 
-            self.chat_template = (
-                resources.files("longvt_plugins.templates").joinpath("qwen2_5_vl_tools.jinja").read_text()
-            )
+            self.chat_template = resources.files("longvt_plugins.templates").joinpath(template).read_text()
         else:
             self.chat_template = getattr(self.processor, "chat_template", None) or getattr(
                 self.processor.tokenizer, "chat_template", None

@@ -363,4 +363,6 @@ class LongVTAgentHF(LongVTAgent):
         path = pretrained or model_version
         if not path:
             raise ValueError("longvt_agent_hf needs pretrained=<checkpoint dir>")
-        return TransformersBackend(path, device=device, dtype=dtype)
+        return TransformersBackend(
+            path, device=device, dtype=dtype, template=self._shape_protocol.chat_template
+        )
