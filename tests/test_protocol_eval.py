@@ -110,3 +110,40 @@ def test_a_judge_lost_mid_run_stops_scoring_unless_rule_fallback(monkeypatch):
     )
     assert out["judge_fallback"] == 1.0 and out["acc"] == 0.0
     assert out["longvt"]["scoring"]["method"] == "rule_fallback"
+
+
+def test_recorded_outputs_scored_twice_give_identical_results(monkeypatch):
+    from longvt_plugins.lmms_eval.results import process
+
+    def judge(body):
+        prompt = body["messages"][-1]["content"]
+        return "TRUE" if "crimson" in prompt else "FALSE"
+
+    recorded = [
+        ("<think>x</think><answer>crimson</answer>", "red", None),  # judge decides
+        ("<think>x</think><answer>red</answer>", "red", None),  # rule decides
+        ("<think>x</think><answer>B</answer>", "B", "ABCD"),  # letter decides, judge asked for agreement
+        ("<think>x</think><answer>the second one</answer>", "B", "ABCD"),  # no letter: wrong
+    ]
+    with OpenAIStubServer(judge, model="judge") as server:
+        monkeypatch.setenv("LONGVT_JUDGE_BASE_URL", server.base_url)
+        monkeypatch.setenv("LONGVT_JUDGE_CACHE", "off")
+
+        def score_all():
+            out = []
+            for response, gt, options in recorded:
+                row = process(
+                    {"q": gt}, [response], style="tool", question="q", ground_truth=gt, options=options
+                )
+                out.append(
+                    {k: v for k, v in row.items() if k != "longvt"} | {"method": row["longvt"]["scoring"]}
+                )
+            return out
+
+        first, second = score_all(), score_all()
+        asked = len(server.requests)
+    assert first == second
+    assert [r["acc"] for r in first] == [1.0, 1.0, 1.0, 0.0]
+    assert [r["method"]["method"] for r in first] == ["judge", "rule", "choice", "no_choice"]
+    assert [r["judge_rule_agreement"] for r in first] == [None, None, False, True]
+    assert asked == 2 * 3  # the rule-decided answer never reached the judge
