@@ -79,6 +79,14 @@ def test_a_request_that_cannot_fit_ends_the_sample_as_context_exhausted(short_vi
         trace = run_agent(short_video.path, "What?", _backend(server, UPSTREAM), session=session)
         assert [s for _, _, s in server.log] == [200, 400]
     assert trace.stop_reason == "context_exhausted" and "At most 14 image" in trace.error
+    import jsonschema
+
+    from longvt_plugins.core.trace import TRACE_JSON_SCHEMA, Trace
+
+    jsonschema.validate(
+        json.loads(trace.to_json()), TRACE_JSON_SCHEMA
+    )  # a stop reason the trace format knows
+    assert Trace.from_json(trace.to_json()).stop_reason == "context_exhausted"
 
 
 def test_longvt_plugins_session_keeps_todays_conversation(short_video):

@@ -23,6 +23,7 @@ STOP_REASONS = (
     "max_turns",  # the turn cap was reached while the model was still calling tools
     "token_budget",  # the total generated-token budget was spent
     "length",  # one turn hit its max_new_tokens and had nothing to act on
+    "context_exhausted",  # the next request could not fit the server's context / image limit (not a failure)
     "backend_error",  # the model server / in-process model failed; `error` says how
     "video_error",  # the video could not be probed or skimmed; `error` says why
 )
