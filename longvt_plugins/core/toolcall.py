@@ -91,9 +91,10 @@ def _decode(body: str) -> Any:
     return obj
 
 
-def parse_tool_calls(text: str) -> ParsedToolCalls:
+def parse_tool_calls(text: str, *, closed_only: bool = False) -> ParsedToolCalls:
     """Every `<tool_call>` block in `text`, in order. An unterminated final block (generation stopped at
-    `</tool_call>` or ran out of tokens) is still parsed if its JSON is complete."""
+    `</tool_call>` or ran out of tokens) is still parsed if its JSON is complete, unless `closed_only`: reading
+    back a finished transcript, only closed blocks are calls the environment was handed."""
     if not isinstance(text, str):
         return ParsedToolCalls([], [f"expected the message text, got {type(text).__name__}"], "")
     calls: list[ToolCall] = []
@@ -101,6 +102,8 @@ def parse_tool_calls(text: str) -> ParsedToolCalls:
     for n, m in enumerate(_BLOCK.finditer(text), start=1):
         body = m.group(1)
         closed = m.group(0).endswith(TOOL_CALL_CLOSE)
+        if closed_only and not closed:
+            continue
         where = f"tool call {n}"
         try:
             payload = _decode(body)
