@@ -13,7 +13,6 @@ import re
 import string
 from dataclasses import dataclass
 
-from longvt_plugins.core.crop_tool import CROP_VIDEO_NAME, ArgumentError, parse_crop_arguments
 from longvt_plugins.core.toolcall import parse_tool_calls
 
 DEFAULT_OPTIONS = "ABCDEFGHIJ"
@@ -184,13 +183,17 @@ def format_score(solution_str: str) -> float:
 
 
 # ----------------------------------------------------------------------------------------------- crop windows
-def crop_windows(text: str, tool_name: str = CROP_VIDEO_NAME) -> list[tuple[float, float]]:
+def crop_windows(text: str, tool_name: str | None = None) -> list[tuple[float, float]]:
     """``(start, end)`` of every ``crop_video`` call in the response that the tool would accept, in order.
 
     The calls are read by ``toolcall.parse_tool_calls`` and their arguments by the tool's own
     ``parse_crop_arguments``, so the reward sees exactly the window the tool was asked to crop ("1:02:03",
     "12 sec" included). Calls that do not parse, name another tool, or that the tool rejects earn no IoU.
     """
+    # Imported here: the tool module loads numpy and the video stack, which text parsing must not pay for.
+    from longvt_plugins.core.crop_tool import CROP_VIDEO_NAME, ArgumentError, parse_crop_arguments
+
+    tool_name = tool_name or CROP_VIDEO_NAME
     windows = []
     for call in parse_tool_calls(text or "", closed_only=True).calls:
         if call.name != tool_name:
