@@ -83,7 +83,12 @@ class MediaLoader:
     def _crop(self, ref: CropReplay, rid: str):
         from longvt_plugins.core.crop_tool import CropBudget, CropVideoTool
 
-        tool = CropVideoTool(self.path(ref.video, rid), budget=CropBudget(**self.crop_budget))
+        # The row's own crop budget (what the teacher's crops used) wins over the dataset's crop_budget.
+        try:
+            budget = CropBudget.from_dict({**self.crop_budget, **(ref.budget or {})})
+        except (TypeError, ValueError) as e:
+            raise BadRow(rid, f"replayed crop: bad crop budget ({e})") from None
+        tool = CropVideoTool(self.path(ref.video, rid), budget=budget)
         return tool.execute(dict(ref.arguments))
 
     def _replayed_tool_turn(
