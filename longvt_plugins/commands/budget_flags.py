@@ -44,9 +44,8 @@ def budget_flags(
 
         @functools.wraps(fn)
         def command(*args: Any, **kwargs: Any) -> Any:
-            kwargs[name] = {
-                flags[k]: kwargs.pop(k) for k in list(kwargs) if k in flags and kwargs[k] is not None
-            }
+            given = {flags[k]: kwargs.pop(k) for k in list(kwargs) if k in flags}
+            kwargs[name] = {field: value for field, value in given.items() if value is not None}
             return fn(*args, **kwargs)
 
         command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
