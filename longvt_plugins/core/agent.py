@@ -294,11 +294,7 @@ class _Run:
         """Answer every call of the turn (and every unparsable one) with a tool message."""
         t_tool = time.perf_counter()
         for i, (cid, name, args) in enumerate(calls):
-            self.messages.append(
-                _run_call(
-                    self.trace, self.tool, self.book, self.budgets, record, i, cid, name, args, self.emit
-                )
-            )
+            self.messages.append(self.run_call(record, i, cid, name, args))
         for k, err in enumerate(parse_errors):
             text = f'Error: {err} Write the call as <tool_call>{{"name": ..., "arguments": {{...}}}}</tool_call>.'
             self.messages.append(
@@ -311,6 +307,62 @@ class _Run:
             )
         record.tool_s = time.perf_counter() - t_tool
         self.timings["tool_s"] += record.tool_s
+
+    def refusal(self, position: int, name: str, args: dict[str, Any]) -> str | None:
+        """Why a call is not run (text the model reads), or None when it runs."""
+        if name != TOOL_NAME:
+            return f"Error: unknown tool {name!r}; the only tool is {TOOL_NAME}."
+        if position >= self.budgets.max_calls_per_turn:
+            return (
+                f"Error: only {self.budgets.max_calls_per_turn} {TOOL_NAME} call(s) per turn are run; this one was "
+                "skipped. Look at the frames you got, then call again if needed."
+            )
+        if "__invalid__" in args:
+            return f"Error: the arguments of this call are not a JSON object: {args['__invalid__']!r}"
+        return None
+
+    def run_call(
+        self, record: TurnRecord, position: int, call_id: str, name: str, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Run one call (or refuse it with a reason the model can read); returns the tool message."""
+        trace = self.trace
+        refusal = self.refusal(position, name, args)
+        index = len(trace.crops) + 1
+        t0 = time.perf_counter()
+        if refusal is not None:
+            crop = CropRecord(
+                index=index,
+                turn=record.index,
+                call_id=call_id,
+                arguments=args,
+                ok=False,
+                text=refusal,
+                error=refusal,
+            )
+            content: list[dict[str, Any]] = [{"type": "text", "text": refusal}]
+        else:
+            result = self.tool.execute(args)
+            stamps = [float(t) for t in result.timestamps]
+            content = _tag_images(result.content_parts(), self.book, f"crop{index}", stamps)
+            window = result.window if result.ok else None
+            crop = CropRecord(
+                index=index,
+                turn=record.index,
+                call_id=call_id,
+                arguments=args,
+                ok=bool(result.ok),
+                start=float(window[0]) if window else None,
+                end=float(window[1]) if window else None,
+                timestamps=stamps,
+                text=result.text,
+                error=None if result.ok else f"{result.error}: {result.text}",
+            )
+            record.frames.extend(stamps)
+        crop.elapsed_s = time.perf_counter() - t0
+        trace.crops.append(crop)
+        record.crops.append(index)
+        self.emit(AgentEvent("crop", {"crop": crop}))
+        return {"role": "tool", "tool_call_id": call_id, "name": name, "content": content}
 
     def finish(self) -> Trace:
         trace = self.trace
@@ -343,67 +395,6 @@ def _calls_with_ids(out: AssistantTurn, turn_no: int) -> list[tuple[str, str, di
         seen.add(cid)
         calls.append((cid, c.name, dict(c.arguments)))
     return calls
-
-
-def _run_call(
-    trace: Trace,
-    tool: CropVideoTool,
-    book: _FrameBook,
-    budgets: AgentBudgets,
-    record: TurnRecord,
-    position: int,
-    call_id: str,
-    name: str,
-    args: dict[str, Any],
-    emit: EventHook,
-) -> dict[str, Any]:
-    """Run one call (or refuse it with a reason the model can read); returns the tool message."""
-    refusal = None
-    if name != TOOL_NAME:
-        refusal = f"Error: unknown tool {name!r}; the only tool is {TOOL_NAME}."
-    elif position >= budgets.max_calls_per_turn:
-        refusal = (
-            f"Error: only {budgets.max_calls_per_turn} {TOOL_NAME} call(s) per turn are run; this one was skipped. "
-            "Look at the frames you got, then call again if needed."
-        )
-    elif "__invalid__" in args:
-        refusal = f"Error: the arguments of this call are not a JSON object: {args['__invalid__']!r}"
-    index = len(trace.crops) + 1
-    t0 = time.perf_counter()
-    if refusal is not None:
-        crop = CropRecord(
-            index=index,
-            turn=record.index,
-            call_id=call_id,
-            arguments=args,
-            ok=False,
-            text=refusal,
-            error=refusal,
-        )
-        content: list[dict[str, Any]] = [{"type": "text", "text": refusal}]
-    else:
-        result = tool.execute(args)
-        stamps = [float(t) for t in result.timestamps]
-        content = _tag_images(result.content_parts(), book, f"crop{index}", stamps)
-        window = result.window if result.ok else None
-        crop = CropRecord(
-            index=index,
-            turn=record.index,
-            call_id=call_id,
-            arguments=args,
-            ok=bool(result.ok),
-            start=float(window[0]) if window else None,
-            end=float(window[1]) if window else None,
-            timestamps=stamps,
-            text=result.text,
-            error=None if result.ok else f"{result.error}: {result.text}",
-        )
-        record.frames.extend(stamps)
-    crop.elapsed_s = time.perf_counter() - t0
-    trace.crops.append(crop)
-    record.crops.append(index)
-    emit(AgentEvent("crop", {"crop": crop}))
-    return {"role": "tool", "tool_call_id": call_id, "name": name, "content": content}
 
 
 def _tag_images(
