@@ -216,7 +216,7 @@ def test_model_args_are_checked_and_the_paper_protocol_fills_the_budgets(tasks):
             make_model(base_url=server.base_url, protocol="fast")
         model = make_model(base_url=server.base_url, protocol="paper", max_turns=3)
     b = model.budgets
-    assert (b.skim_max_frames, b.skim_max_pixels, b.crop.max_frames, b.crop.max_pixels) == (
+    assert (b.skim.max_frames, b.skim.max_pixels, b.crop.max_frames, b.crop.max_pixels) == (
         768,
         50176,
         128,

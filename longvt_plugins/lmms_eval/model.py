@@ -25,19 +25,24 @@ from lmms_eval.api.model import lmms
 from loguru import logger
 from tqdm import tqdm
 
+from longvt_plugins.core.budget import CropBudget, FrameBudget
+from longvt_plugins.core.style import STYLES
 from longvt_plugins.lmms_eval import sample_records
 from longvt_plugins.lmms_eval.doc_identity import doc_key
-from longvt_plugins.lmms_eval.protocol import PAPER_PROTOCOL, build_card
+from longvt_plugins.lmms_eval.protocol import PROTOCOLS, build_card
 
-# Task style (our YAMLs' generation_kwargs.longvt_style) -> the agent's style.
-AGENT_STYLE = {"tool": "tool", "think": "think", "non_think": "direct"}
+# Frame-budget model args, built from the dataclasses: the skim's fields by their own names (fps=, max_frames=,
+# ...) and the crop's with "crop_" (crop_fps=, crop_max_frames=, ...). The crop's call cap is max_tool_calls=.
+SKIM_ARGS = FrameBudget.option_names("")
+CROP_ARGS = {k: v for k, v in CropBudget.option_names("crop_").items() if v != "max_calls"}
 # Stop reasons that mean "no model output to judge" rather than "the model's own (possibly wrong) behaviour".
 FAILED_STOPS = ("backend_error", "video_error")
 
 
 class LongVTAgent(lmms):
     """Model args (lmms-eval `--model_args k=v,...`); the defaults are our CPU-friendly ones, `protocol=paper`
-    sets the paper's frames / pixels / crop budget / turn cap (see `protocol.PAPER_PROTOCOL`)."""
+    sets the paper's frames / pixels / crop budget / turn cap (see `protocol.PROTOCOLS`). Frame budgets: any
+    FrameBudget field (`fps=`, `max_frames=`, ...) for the skim, `crop_<field>` for each crop."""
 
     is_simple = False
     backend_kind = "openai"
@@ -52,14 +57,6 @@ class LongVTAgent(lmms):
         device: str | None = None,
         dtype: str | None = None,
         protocol: str = "custom",
-        fps: float | None = None,
-        min_frames: int | None = None,
-        max_frames: int | None = None,
-        min_pixels: int | None = None,
-        max_pixels: int | None = None,
-        crop_fps: float | None = None,
-        crop_max_frames: int | None = None,
-        crop_max_pixels: int | None = None,
         max_tool_calls: int | None = None,
         max_turns: int | None = None,
         max_calls_per_turn: int = 1,
@@ -76,36 +73,24 @@ class LongVTAgent(lmms):
         **unknown: Any,
     ) -> None:
         super().__init__()
+        frames = {k: unknown.pop(k) for k in list(unknown) if k in SKIM_ARGS or k in CROP_ARGS}
         if unknown:
             raise TypeError(
                 f"unknown model_args for {type(self).__name__}: {sorted(unknown)}; see docs/lmms_eval.md for the list"
             )
-        if protocol not in ("custom", "paper"):
-            raise ValueError(f"protocol must be 'custom' or 'paper', got {protocol!r}")
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
         from longvt_plugins.core.agent import AgentBudgets
-        from longvt_plugins.core.crop_tool import CropBudget
 
-        paper = PAPER_PROTOCOL if protocol == "paper" else {}
-        defaults = AgentBudgets()
-
-        def pick(value, key, default):
-            # An explicit model arg wins, then the named protocol, then the agent's own default.
-            return value if value is not None else paper.get(key, default)
-
-        crop_default = CropBudget()
+        # An explicit model arg wins over the named protocol.
+        named = PROTOCOLS[protocol]
+        crop = CropBudget.from_options(frames, "crop_", named.crop)
+        if max_tool_calls is not None:
+            crop = crop.replace(max_calls=int(max_tool_calls))
         self.budgets = AgentBudgets(
-            skim_fps=float(pick(fps, "fps", defaults.skim_fps)),
-            skim_min_frames=int(pick(min_frames, "min_frames", defaults.skim_min_frames)),
-            skim_max_frames=int(pick(max_frames, "max_frames", defaults.skim_max_frames)),
-            skim_min_pixels=int(pick(min_pixels, "min_pixels", defaults.skim_min_pixels)),
-            skim_max_pixels=int(pick(max_pixels, "max_pixels", defaults.skim_max_pixels)),
-            crop=CropBudget(
-                fps=float(pick(crop_fps, "crop_fps", crop_default.fps)),
-                max_frames=int(pick(crop_max_frames, "crop_max_frames", crop_default.max_frames)),
-                max_pixels=int(pick(crop_max_pixels, "crop_max_pixels", crop_default.max_pixels)),
-                max_calls=int(pick(max_tool_calls, "max_tool_calls", crop_default.max_calls)),
-            ),
-            max_turns=int(pick(max_turns, "max_turns", defaults.max_turns)),
+            skim=FrameBudget.from_options(frames, "", named.skim),
+            crop=crop,
+            max_turns=int(max_turns if max_turns is not None else named.max_turns),
             max_calls_per_turn=int(max_calls_per_turn),
         )
         self.budgets.validate()
@@ -192,8 +177,8 @@ class LongVTAgent(lmms):
             reason = f"doc {task}/{split}/{doc_id} not found: {type(exc).__name__}: {exc}"
             return self._failed(task_style, None, task, doc_id, reason, gen_kwargs)
         try:
-            if task_style not in AGENT_STYLE:
-                raise ValueError(f"generation_kwargs.longvt_style must be one of {sorted(AGENT_STYLE)}")
+            if task_style not in STYLES:
+                raise ValueError(f"generation_kwargs.longvt_style must be one of {', '.join(STYLES)}")
             video, question = self._read_messages(doc_to_messages(doc))
             trace = self._run(video, question, task_style, gen_kwargs, task, doc_id)
         except Exception as exc:  # a bad doc (missing video, no video part) is one failed sample, not a crash
@@ -298,7 +283,7 @@ class LongVTAgent(lmms):
             question,
             self.backend,
             budgets,
-            style=AGENT_STYLE[task_style],
+            style=task_style,
             params=params,
             meta={"task": task, "doc_id": doc_id},
         )
@@ -309,19 +294,7 @@ class LongVTAgent(lmms):
         from longvt_plugins.core.prompts import load_prompt
 
         b = self.budgets
-        budgets = {
-            "fps": b.skim_fps,
-            "min_frames": b.skim_min_frames,
-            "max_frames": b.skim_max_frames,
-            "min_pixels": b.skim_min_pixels,
-            "max_pixels": b.skim_max_pixels,
-            "crop_fps": b.crop.fps,
-            "crop_max_frames": b.crop.max_frames,
-            "crop_max_pixels": b.crop.max_pixels,
-            "max_turns": b.max_turns,
-            "max_tool_calls": b.crop.max_calls,
-        }
-        agent_style = AGENT_STYLE.get(task_style, "direct")
+        agent_style = task_style if task_style in STYLES else "non_think"
         prompt_text = load_prompt("agent_system") + load_prompt(f"agent_{agent_style}")
         model = self.describe_model()
         model["prompt_sha256"] = hashlib.sha256(prompt_text.encode()).hexdigest()[:16]
@@ -335,7 +308,9 @@ class LongVTAgent(lmms):
             parser = "longvt hermes (text)"
         return build_card(
             model=model,
-            budgets=budgets,
+            skim=b.skim,
+            crop=b.crop,
+            max_turns=b.max_turns,
             max_new_tokens=self._turn_tokens(gen_kwargs) if gen_kwargs else None,
             style=task_style,
             tool_parser=parser,

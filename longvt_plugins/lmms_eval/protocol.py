@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
 from longvt_plugins import __version__
+from longvt_plugins.core.budget import PAPER_SKIM, SKIM, CropBudget, FrameBudget
 
 CARD_SCHEMA = "longvt.protocol/v1"
 VERSIONED = (
@@ -26,21 +28,27 @@ VERSIONED = (
     "sglang",
 )
 
-# The paper's evaluation protocol (LongVT README/FAQ and the paper's dense-frame setting): 1 fps skim capped at
-# 768 frames (512 for the SFT checkpoint), 50,176 px per frame, crops at 1 fps / <=128 frames / 224x224 px,
-# 49,152 new tokens for tool tasks, hermes tool parser. The turn cap is ours (upstream has none): 5 tool rounds,
-# as LongVT's own single_inference.py and its RL rollout use.
-PAPER_PROTOCOL: dict[str, Any] = {
-    "fps": 1.0,
-    "max_frames": 768,
-    "max_pixels": 50176,
-    "min_pixels": 784,
-    "crop_fps": 1.0,
-    "crop_max_frames": 128,
-    "crop_max_pixels": 224 * 224,
-    "max_turns": 6,
-    "max_tool_calls": 5,
-    "tool_parser": "hermes",
+
+@dataclass(frozen=True)
+class EvalProtocol:
+    """A named evaluation setting: what frames the model sees and how long it may work. Model args override
+    fields one by one (`fps=`, `crop_max_frames=`, ...: FrameBudget / CropBudget field names, see model.py)."""
+
+    name: str
+    skim: FrameBudget
+    crop: CropBudget
+    max_turns: int
+    tool_parser: str = "hermes"
+
+
+# "custom": our CPU-friendly defaults (core.budget's presets). "paper": the paper's evaluation protocol (LongVT
+# README/FAQ and the paper's dense-frame setting): 1 fps skim capped at 768 frames (512 for the SFT checkpoint),
+# 50,176 px per frame, crops at 1 fps / <=128 frames / 224x224 px, 5 tool calls, 49,152 new tokens for tool tasks
+# (set in the tool task YAMLs), hermes tool parser. The turn cap is ours (upstream has none): 5 tool rounds, as
+# LongVT's own single_inference.py and its RL rollout use.
+PROTOCOLS: dict[str, EvalProtocol] = {
+    "custom": EvalProtocol("custom", SKIM, CropBudget(), max_turns=6),
+    "paper": EvalProtocol("paper", PAPER_SKIM, CropBudget(), max_turns=6),
 }
 
 
@@ -64,7 +72,9 @@ def card_id(card: dict[str, Any]) -> str:
 def build_card(
     *,
     model: dict[str, Any],
-    budgets: dict[str, Any],
+    skim: FrameBudget,
+    crop: CropBudget,
+    max_turns: int,
     max_new_tokens: int | None,
     style: str,
     tool_parser: str,
@@ -76,13 +86,11 @@ def build_card(
         "protocol": protocol,
         "model": model,
         "style": style,
-        "frames": {
-            k: budgets.get(k) for k in ("fps", "max_frames", "min_frames", "min_pixels", "max_pixels")
-        },
-        "crop": {k: budgets.get(k) for k in ("crop_fps", "crop_max_frames", "crop_max_pixels")},
+        "frames": skim.to_dict(),
+        "crop": crop.frames().to_dict(),
         "max_new_tokens": max_new_tokens,
-        "turn_cap": budgets.get("max_turns"),
-        "max_tool_calls": budgets.get("max_tool_calls"),
+        "turn_cap": max_turns,
+        "max_tool_calls": crop.max_calls,
         "tool_parser": tool_parser,
         "answer_parser": "longvt_plugins.core.answer (tags, then option letter)",
         "judge": judge,
