@@ -318,8 +318,6 @@ LAYERS = {
 ALLOWED = {
     # The export stage writes verl's RL rows with the verl adapter's converter, which imports no verl.
     ("longvt_plugins.pipeline.stages.export", "longvt_plugins.verl.convert"),
-    # Not meant: the fixture cache root is moving into core (issue 16, item 5); this entry then goes stale.
-    ("longvt_plugins.lmms_engine.dataset", "longvt_plugins.testing.cache"),
 }
 
 

@@ -217,7 +217,7 @@ def test_model_args_are_checked_and_the_upstream_protocol_fills_the_budgets(task
         model = make_model(base_url=server.base_url, protocol="upstream", max_turns=3)
         sft = make_model(base_url=server.base_url, protocol="upstream", model_version="org/LongVT-SFT")
     b = model.budgets
-    assert (b.skim_max_frames, b.skim_max_pixels, b.crop.max_frames, b.crop.max_pixels) == (
+    assert (b.skim.max_frames, b.skim.max_pixels, b.crop.max_frames, b.crop.max_pixels) == (
         768,
         50176,
         128,
@@ -225,7 +225,7 @@ def test_model_args_are_checked_and_the_upstream_protocol_fills_the_budgets(task
     )
     assert b.max_turns == 3  # an explicit model arg wins over the protocol, and renames it
     assert model.protocol.name == "upstream+custom" and sft.protocol.name == "upstream"
-    assert sft.budgets.skim_max_frames == 512  # upstream evaluated its SFT checkpoint at 512 frames
+    assert sft.budgets.skim.max_frames == 512  # upstream evaluated its SFT checkpoint at 512 frames
     with pytest.raises(ValueError, match="base_url"):
         make_model()
 

@@ -211,11 +211,15 @@ def test_sft_rows_load_and_encode_in_the_lmms_engine_plugin(reference, tiny_mode
         ProcessorConfig(processor_name=str(tiny_model_dir), processor_type="longvt_qwen2_5_vl")
     )
     processor.build()
-    loader = MediaLoader(crop_budget={"max_frames": 4})
+    # The dataset's own crop budget (128 frames) differs from the teacher's (4): the row's recorded budget wins,
+    # so the replayed crops are the frames the teacher's text talks about.
+    loader = MediaLoader(crop_budget={"max_frames": 128})
+    taught = {r["id"]: r["trace"]["crops"] for r in read_stage_records(cfg.workdir, "traces")}
     for row in rows[:1]:
         parsed = parse_row(row, row["id"])
         sample = loader.load(parsed)
         assert sample.videos and sample.images  # the skim video, and the replayed crop's frames
+        assert len(sample.images) == sum(len(c["timestamps"]) for c in taught[row["id"]] if c["ok"])
         encoded = processor.encode_sample(sample, tools=parsed.tools)
         trained = [t for t in encoded["labels"].tolist() if t != -100]
         assert trained  # assistant tokens are trained, the rest masked

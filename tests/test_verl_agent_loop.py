@@ -34,15 +34,16 @@ def rl(tiny_model_dir, sample_video, tmp_path_factory):
     from omegaconf import OmegaConf
     from verl.experimental.agent_loop.agent_loop import AgentLoopWorker
 
+    from longvt_plugins.core.budget import SKIM
     from longvt_plugins.testing.verl_rollout import ScriptedRolloutServer, compose_recipe
-    from longvt_plugins.verl.convert import RLSample, VideoSettings, convert
+    from longvt_plugins.verl.convert import RLSample, convert
 
     tmp = tmp_path_factory.mktemp("verl-loop")
     samples = [
         RLSample(q, "circle", str(sample_video.path), segment=[30.0, 50.0], qa_id=f"q{i}")
         for i, q in enumerate(QUESTIONS)
     ]
-    report = convert(samples, tmp / "rl.parquet", video=VideoSettings(max_frames=8, max_pixels=56 * 56))
+    report = convert(samples, tmp / "rl.parquet", video=SKIM.replace(max_frames=8, max_pixels=56 * 56))
     assert report.written == 2, report.rejected
     tool_yaml = tmp / "tools.yaml"
     tool_yaml.write_text(

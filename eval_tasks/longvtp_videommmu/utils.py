@@ -3,7 +3,7 @@ in adaptation (fields: id, question, options, answer, question_type)."""
 
 from longvt_plugins.lmms_eval.breakdown import agreement, by_group, count  # noqa: F401  (aggregations)
 from longvt_plugins.lmms_eval.results import protocol_card  # noqa: F401  (the `protocol` metric's aggregation)
-from longvt_plugins.lmms_eval.tasklib import Benchmark, as_str, options_block
+from longvt_plugins.lmms_eval.tasklib import Benchmark, as_str, options_block, prompt_kwarg
 
 # Videos are stored per discipline: <root>/video_mmmu/<Discipline>/<id>.mp4, where the subject is the middle of
 # the id ("validation_Art_Theory_12" -> "Art_Theory").
@@ -54,7 +54,7 @@ def _question(doc, kwargs):
     text = as_str(doc["question"])
     if _is_mcq(doc):
         text = f"{text}\n{options_block(doc['options'])}"
-    extra = kwargs.get("post_question_prompt")
+    extra = prompt_kwarg(kwargs, "post_question_prompt")
     return f"{text}\n{extra}" if extra else text
 
 

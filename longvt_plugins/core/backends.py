@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from longvt_plugins.core.prompts import load_prompt
-from longvt_plugins.core.toolcall import ToolCall, parse_tool_calls
+from longvt_plugins.core.toolcall import ToolCall, parse_tool_calls, tool_response_parts
 
 
 class BackendError(RuntimeError):
@@ -233,16 +233,7 @@ class OpenAIBackend:
                 parts = self._parts(m["content"])
                 if hermes_mode:
                     body = parts if isinstance(parts, list) else [{"type": "text", "text": parts}]
-                    wire.append(
-                        {
-                            "role": "user",
-                            "content": [
-                                {"type": "text", "text": "<tool_response>\n"},
-                                *body,
-                                {"type": "text", "text": "\n</tool_response>"},
-                            ],
-                        }
-                    )
+                    wire.append({"role": "user", "content": tool_response_parts(body)})
                 elif self.tool_frames_as_user and isinstance(parts, list):
                     text = "".join(p["text"] for p in parts if p["type"] == "text")
                     wire.append({"role": "tool", "tool_call_id": m["tool_call_id"], "content": text})

@@ -25,11 +25,17 @@ from lmms_eval.api.model import lmms
 from loguru import logger
 from tqdm import tqdm
 
+from longvt_plugins.core.budget import CropBudget, FrameBudget
+from longvt_plugins.core.style import STYLES
 from longvt_plugins.lmms_eval import sample_records
 from longvt_plugins.lmms_eval.doc_identity import doc_key
 from longvt_plugins.lmms_eval.protocol import build_card
 
-AGENT_STYLE = ("tool", "think", "non_think")  # our YAMLs' generation_kwargs.longvt_style
+# Frame-budget model args, built from the dataclasses: the skim's fields by their own names (fps=, max_frames=,
+# ...) and the crop's with "crop_" (crop_fps=, crop_max_frames=, ...). The crop's call cap is max_tool_calls=.
+# Each one given overrides that field of the protocol (which is then renamed `<name>+custom`).
+SKIM_ARGS = FrameBudget.option_names("")
+CROP_ARGS = {k: v for k, v in CropBudget.option_names("crop_").items() if v != "max_calls"}
 BENCHMARKS = ("videosiah", "videommmu", "videomme", "lvbench")
 
 
@@ -45,8 +51,8 @@ FAILED_STOPS = ("backend_error", "video_error")
 
 class LongVTAgent(lmms):
     """Model args (lmms-eval `--model_args k=v,...`). `protocol=upstream|longvt-plugins` (core.protocols) decides
-    prompts, tool schema, frames, budgets, turn cap and scoring; a budget arg (`max_frames=`, `crop_max_frames=`,
-    `max_turns=`, ...) overrides one field and renames the protocol `<name>+custom`. `max_model_len=` and
+    prompts, tool schema, frames, budgets, turn cap and scoring; a budget arg (any FrameBudget field: `fps=`,
+    `max_frames=`, ...; `crop_<field>`; `max_turns=`, ...) overrides one field and renames the protocol `<name>+custom`. `max_model_len=` and
     `max_images=` are the server's limits (default: what the protocol needs, see `longvt eval serve-args`)."""
 
     is_simple = False
@@ -62,14 +68,6 @@ class LongVTAgent(lmms):
         device: str | None = None,
         dtype: str | None = None,
         protocol: str = "longvt-plugins",
-        fps: float | None = None,
-        min_frames: int | None = None,
-        max_frames: int | None = None,
-        min_pixels: int | None = None,
-        max_pixels: int | None = None,
-        crop_fps: float | None = None,
-        crop_max_frames: int | None = None,
-        crop_max_pixels: int | None = None,
         max_tool_calls: int | None = None,
         max_turns: int | None = None,
         max_calls_per_turn: int = 1,
@@ -88,6 +86,7 @@ class LongVTAgent(lmms):
         **unknown: Any,
     ) -> None:
         super().__init__()
+        frames = {k: unknown.pop(k) for k in list(unknown) if k in SKIM_ARGS or k in CROP_ARGS}
         if unknown:
             raise TypeError(
                 f"unknown model_args for {type(self).__name__}: {sorted(unknown)}; see docs/lmms_eval.md for the list"
@@ -95,20 +94,14 @@ class LongVTAgent(lmms):
         from longvt_plugins.core.protocols import get_protocol
 
         base = get_protocol(protocol)  # ValueError names the known protocols
-        overrides = {
-            "skim_fps": fps,
-            "skim_min_frames": min_frames,
-            "skim_max_frames": max_frames,
-            "skim_min_pixels": min_pixels,
-            "skim_max_pixels": max_pixels,
-            "crop_fps": crop_fps,
-            "crop_max_frames": crop_max_frames,
-            "crop_max_pixels": crop_max_pixels,
-            "max_tool_calls": max_tool_calls,
-            "turn_cap": max_turns,
-            "max_total_tokens": max_total_tokens,
-            "max_new_tokens": max_new_tokens,
-        }
+        overrides = {f"skim_{SKIM_ARGS[k]}": v for k, v in frames.items() if k in SKIM_ARGS}
+        overrides.update({f"crop_{CROP_ARGS[k]}": v for k, v in frames.items() if k in CROP_ARGS})
+        overrides.update(
+            max_tool_calls=max_tool_calls,
+            turn_cap=max_turns,
+            max_total_tokens=max_total_tokens,
+            max_new_tokens=max_new_tokens,
+        )
         self.max_calls_per_turn = int(max_calls_per_turn)
         self.max_model_len = int(max_model_len) if max_model_len else None
         self.max_images = int(max_images) if max_images else None
@@ -204,8 +197,8 @@ class LongVTAgent(lmms):
             reason = f"doc {task}/{split}/{doc_id} not found: {type(exc).__name__}: {exc}"
             return self._failed(task_style, None, task, doc_id, reason, gen_kwargs)
         try:
-            if task_style not in AGENT_STYLE:
-                raise ValueError(f"generation_kwargs.longvt_style must be one of {sorted(AGENT_STYLE)}")
+            if task_style not in STYLES:
+                raise ValueError(f"generation_kwargs.longvt_style must be one of {', '.join(STYLES)}")
             video, question, mcq = self._read_messages(doc_to_messages(doc))
             trace = self._run(video, question, task_style, gen_kwargs, task, doc_id, mcq)
         except Exception as exc:  # a bad doc (missing video, no video part) is one failed sample, not a crash

@@ -8,10 +8,11 @@ next to lmms-eval's own fields. Both sides run in the same process (each acceler
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import defaultdict, deque
 from typing import Any
+
+from longvt_plugins.core.toolcall import ToolCall, render_tool_call, render_tool_response
 
 _LOCK = threading.Lock()
 _STORE: dict[tuple[str, str], deque[dict]] = defaultdict(deque)
@@ -42,7 +43,7 @@ def pending() -> int:
 def transcript(trace: Any) -> str:
     """The assistant side of a trace as one string, in the shape the format check and answer parser read.
 
-    Each turn's text, its tool calls as hermes `<tool_call>{json}</tool_call>`, and the tool's reply text as a
+    Each turn's text, its tool calls rendered by `core.toolcall` as the chat template writes them, and the tool's reply text as a
     `<tool_response>` block (the frames themselves are not text). Tool calls are re-rendered from the parsed
     calls, so a server's native tool_calls and in-process hermes text give the same transcript.
     """
@@ -53,14 +54,13 @@ def transcript(trace: Any) -> str:
         if text:
             parts.append(text)
         for call in turn.tool_calls:
-            payload = {"name": call.get("name"), "arguments": call.get("arguments")}
-            parts.append(f"<tool_call>{json.dumps(payload, ensure_ascii=False)}</tool_call>")
+            parts.append(render_tool_call(ToolCall(call.get("name"), call.get("arguments"))))
         replies = [crops[i] for i in turn.crops if i in crops]
         for error in turn.tool_call_errors:
-            parts.append(f"<tool_response>\n{error}\n</tool_response>")
+            parts.append(render_tool_response(str(error)))
         for crop in replies:
             body = crop.text if crop.ok else f"Error: {crop.error or crop.text}"
-            parts.append(f"<tool_response>\n{body}\n</tool_response>")
+            parts.append(render_tool_response(body))
     return "\n".join(parts)
 
 

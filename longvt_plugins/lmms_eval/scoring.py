@@ -1,18 +1,17 @@
 """Scoring one lmms-eval doc under its protocol's chain: option letter, rule, math-verify, then the core judge.
 
 lmms-eval calls `process_results(doc, results)` synchronously, possibly from several threads; the core judge is
-async. One background event loop owns one `JudgeClient` (its HTTP pool, cache and concurrency limit), and every
-call is handed to it, so judge requests from parallel docs share the same bounded pool.
+async. Every call goes through core's one sync path (`shared_client(...).equivalent_sync`): the process's judge
+loop and one client per judge setting, so judge requests from parallel docs share the same bounded pool.
 
 No judge configured is allowed: rules decide, and every sample whose score a judge should have given is counted
-in `judge_fallback` (decision 3: every fallback is counted).
+in `judge_fallback` (decision 3: every fallback is counted). A configured judge that gives no verdict stops the
+run (`JudgeUnreachable`) unless LONGVT_JUDGE_FALLBACK=rule; then its fallbacks are counted the same way.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,49 +24,11 @@ class Score:
     acc: float
     format: float
     fallback: bool
-    method: (
-        str  # "choice", "no_choice", "rule", "math_verify", "judge", "rule_fallback", "no_answer", "failed"
-    )
+    # "choice", "no_choice", "rule", "math_verify", "judge", "rule_fallback", "no_answer", "failed"
+    method: str
     answer: str | None
     reason: str = ""
     judge_agrees: bool | None = None  # multiple choice with a judge asked: does it agree with the letter?
-
-
-class _JudgeRunner:
-    """A daemon thread running one event loop for the process's JudgeClient, so its HTTP pool is reused.
-
-    The client reads its settings from the environment (LONGVT_JUDGE_BASE_URL / _MODEL / _API_KEY, or
-    upstream's LLM_AS_A_JUDGE_BASE); with none set it answers every call with the rule score, marked fallback.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._config: Any = None
-        self.client: Any = None
-
-    def _ensure(self) -> Any:
-        from longvt_plugins.core.judge import JudgeClient, JudgeConfig
-
-        config = JudgeConfig.from_env()
-        with self._lock:
-            if self._loop is None:
-                loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="longvt-judge", daemon=True).start()
-                self._loop = loop
-            # One client per judge setting: a process that scores under another judge (tests, notebooks) must
-            # not keep talking to the first one.
-            if self.client is None or self._config != config:
-                self.client, self._config = JudgeClient(config), config
-            return self.client
-
-    def equivalent(self, question: str, answer: str, ground_truth: str):
-        client = self._ensure()
-        coro = client.equivalent(question, answer, ground_truth)
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
-
-
-_RUNNER = _JudgeRunner()
 
 
 def judge_identity() -> dict[str, Any]:
@@ -120,8 +81,10 @@ def _judge_configured() -> bool:
 
 def _ask_judge(question: str, answer: str, ground_truth: str) -> Verdict:
     """The judge set in the environment; a reply it could not give (down, timeout, nonsense) is `unreachable`."""
+    from longvt_plugins.core.judge import shared_client
+
     try:
-        result = _RUNNER.equivalent(question, answer, ground_truth)
+        result = shared_client().equivalent_sync(question, answer, ground_truth)
     except Exception as exc:  # the core judge should never raise; if it does, that is no verdict either
         return Verdict(0.0, unreachable=True, reason=f"judge raised {type(exc).__name__}: {exc}")
     if result.fallback:

@@ -18,22 +18,29 @@ import re
 from pathlib import Path
 from typing import Any
 
-STYLES = ("non_think", "think", "tool")
+from longvt_plugins.core.prompts import load_prompt
+from longvt_plugins.core.style import check_style
 
-# The prompt texts live in the task YAMLs (lmms_eval_specific_kwargs.default), so they are recorded in every
-# results file under `configs` and can be overridden per model; these are only the fallbacks.
+# Which core/prompts file each style's prompt key falls back to. A task YAML names a prompt file as
+# `{prompt: <name>}` (e.g. VideoMMMU's pre_prompt); a plain string there is used as it is (a per-model override).
 DEFAULT_PROMPTS = {
-    "think_system_prompt": (
-        "You are a helpful assistant. When the user asks a question, first reason about it inside "
-        "<think>...</think>, then give the final answer inside <answer>...</answer>."
-    ),
-    "tool_post_prompt": (
-        "Think first, call crop_video if you need a closer look at a time window, then answer. Format strictly "
-        "as: <think>...</think> <tool_call>...</tool_call> (if tools are needed) <answer>...</answer>."
-    ),
-    "non_think_post_prompt": "Answer the question directly with a short answer or phrase.",
-    "mcq_non_think_post_prompt": "Answer with the option's letter from the given choices directly.",
+    "think_system_prompt": "task_think_system",
+    "tool_post_prompt": "task_tool_post",
+    "non_think_post_prompt": "task_non_think_post",
+    "mcq_non_think_post_prompt": "task_mcq_non_think_post",
 }
+
+
+def prompt_kwarg(kwargs: dict | None, key: str) -> str:
+    """The text of prompt `key` in a task's lmms_eval_specific_kwargs: a named prompt, a literal, or the default."""
+    value = (kwargs or {}).get(key)
+    if value is None:
+        return load_prompt(DEFAULT_PROMPTS[key]) if key in DEFAULT_PROMPTS else ""
+    if isinstance(value, dict):
+        if set(value) != {"prompt"}:
+            raise ValueError(f"{key}: a prompt reference is {{prompt: <name>}}, got {value!r}")
+        return load_prompt(str(value["prompt"]))
+    return str(value)
 
 
 class VideoMissing(FileNotFoundError):
@@ -85,30 +92,24 @@ def options_block(options: list[str] | None) -> str:
     return "\n".join(lines)
 
 
-def _kw(kwargs: dict | None, key: str) -> str:
-    kwargs = kwargs or {}
-    value = kwargs.get(key)
-    return DEFAULT_PROMPTS.get(key, "") if value is None else str(value)
-
-
 def style_of(kwargs: dict | None) -> str:
-    style = (kwargs or {}).get("style", "non_think")
-    if style not in STYLES:
-        raise ValueError(f"unknown task style {style!r}; expected one of {STYLES}")
-    return style
+    return check_style((kwargs or {}).get("style", "non_think"))
 
 
 def _parts(question: str, kwargs: dict | None, *, multiple_choice: bool) -> tuple[str, str, str]:
     """(system prompt, question with its pre-prompt, style instruction) of one doc."""
     style = style_of(kwargs)
-    text = f"{_kw(kwargs, 'pre_prompt')}{question}".strip()
+    pre = prompt_kwarg(kwargs, "pre_prompt").rstrip("\n")
+    text = "\n".join(p for p in (pre, question) if p).strip()
     if style == "non_think":
-        post = _kw(kwargs, "mcq_non_think_post_prompt" if multiple_choice else "non_think_post_prompt")
+        post = prompt_kwarg(
+            kwargs, "mcq_non_think_post_prompt" if multiple_choice else "non_think_post_prompt"
+        )
     elif style == "tool":
-        post = _kw(kwargs, "tool_post_prompt")
+        post = prompt_kwarg(kwargs, "tool_post_prompt")
     else:
-        post = _kw(kwargs, "post_prompt")
-    system = _kw(kwargs, "think_system_prompt") if style == "think" else ""
+        post = prompt_kwarg(kwargs, "post_prompt")
+    system = prompt_kwarg(kwargs, "think_system_prompt") if style == "think" else ""
     return system, text, post
 
 

@@ -12,8 +12,6 @@ from longvt_plugins.core.protocols.named import (
     protocol_names,
 )
 from longvt_plugins.core.protocols.spec import (
-    STYLES,
-    FrameSpec,
     Presentation,
     Protocol,
     ScoringSpec,
@@ -21,13 +19,13 @@ from longvt_plugins.core.protocols.spec import (
     TokenSpec,
     ToolSpec,
 )
+from longvt_plugins.core.style import STYLES
 
 __all__ = [
+    "STYLES",
     "LONGVT_PLUGINS",
     "PROTOCOLS",
-    "STYLES",
     "UPSTREAM",
-    "FrameSpec",
     "Presentation",
     "Protocol",
     "ScoringSpec",

@@ -13,7 +13,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from longvt_plugins.core.protocols.spec import FrameSpec, Protocol
+from longvt_plugins.core.budget import FrameBudget
+from longvt_plugins.core.protocols.spec import Protocol
 
 MERGE = 2  # Qwen2.5-VL / Qwen3-VL merge 2x2 patches into one visual token
 TEXT_MARGIN = 4096  # system prompt, tool schema, questions, subtitles, chat-template markup
@@ -30,7 +31,7 @@ CONTEXT_ERRORS = re.compile(
 )
 
 
-def frame_tokens(spec: FrameSpec, patch_size: int = 14) -> int:
+def frame_tokens(spec: FrameBudget, patch_size: int = 14) -> int:
     """Most visual tokens one frame of this spec can cost as an image (+2 for the vision start/end markers)."""
     return math.ceil(spec.max_pixels / (patch_size * MERGE) ** 2) + 2
 
@@ -140,7 +141,7 @@ def serve_limits(protocol: Protocol, style: str = "tool", *, patch_size: int = 1
 
 def serve_limits_all(protocol: Protocol, *, patch_size: int = 14) -> ServeLimits:
     """Limits for one server that runs every style of this protocol (the largest of each)."""
-    from longvt_plugins.core.protocols.spec import STYLES
+    from longvt_plugins.core.style import STYLES
 
     each = [serve_limits(protocol, style, patch_size=patch_size) for style in STYLES]
     widest = max(each, key=lambda lim: (lim.images, lim.max_model_len))

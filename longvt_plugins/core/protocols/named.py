@@ -7,9 +7,8 @@ field's source and the places we could not match byte for byte).
 
 from __future__ import annotations
 
+from longvt_plugins.core.budget import PAPER_SKIM, SKIM, CropBudget
 from longvt_plugins.core.protocols.spec import (
-    STYLES,
-    FrameSpec,
     Presentation,
     Protocol,
     ScoringSpec,
@@ -17,6 +16,7 @@ from longvt_plugins.core.protocols.spec import (
     TokenSpec,
     ToolSpec,
 )
+from longvt_plugins.core.style import STYLES
 
 UPSTREAM = Protocol(
     name="upstream",
@@ -47,9 +47,9 @@ UPSTREAM = Protocol(
     ),
     # async_openai: fps=1, max_frames=768, max_pixels=50176, min_pixels=784 (its default); qwen-vl-utils' own
     # minimum of 4 frames.
-    skim=FrameSpec(fps=1.0, min_frames=4, max_frames=768, min_pixels=784, max_pixels=50176),
+    skim=PAPER_SKIM,  # 1 fps, 4..768 frames, 784..50,176 px
     # The MCP server: fps 1, 1..128 frames (qwen-vl-utils rounds to an even count: 2), 28*28..224*224 px.
-    crop=FrameSpec(fps=1.0, min_frames=2, max_frames=128, min_pixels=784, max_pixels=224 * 224),
+    crop=CropBudget().frames(),
     tokens=TokenSpec(
         max_new_tokens=(("tool", 49152), ("think", 4096), ("non_think", 128)),
         max_total_tokens=None,  # max_tokens applies per request, not per trajectory
@@ -84,12 +84,12 @@ LONGVT_PLUGINS = Protocol(
     prompts=(
         ("tool", StylePrompt(system="agent_system", instruction="agent_tool", joiner="\n\n")),
         ("think", StylePrompt(system="agent_system", instruction="agent_think", joiner="\n\n")),
-        ("non_think", StylePrompt(system="agent_system", instruction="agent_direct", joiner="\n\n")),
+        ("non_think", StylePrompt(system="agent_system", instruction="agent_non_think", joiner="\n\n")),
     ),
     presentation=Presentation(timestamps=True, duration_text=True, path_text=None, image_format="png"),
     tool=ToolSpec(schema="ours", offered_in=("tool",), response="crop_result", error="crop_error"),
-    skim=FrameSpec(fps=1.0, min_frames=4, max_frames=64, min_pixels=784, max_pixels=224 * 224),
-    crop=FrameSpec(fps=1.0, min_frames=2, max_frames=128, min_pixels=784, max_pixels=224 * 224),
+    skim=SKIM,  # 1 fps, 4..64 frames, 784..50,176 px
+    crop=CropBudget().frames(),
     # Per request, as our task YAMLs give them to other models; the turn cap bounds the trajectory.
     tokens=TokenSpec(
         max_new_tokens=(("tool", 49152), ("think", 4096), ("non_think", 128)),

@@ -14,19 +14,10 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-STYLES = ("tool", "think", "non_think")
+from longvt_plugins.core.budget import FrameBudget
+from longvt_plugins.core.style import check_style
+
 SCORING_STEPS = ("choice", "rule", "math_verify", "judge")
-
-
-@dataclass(frozen=True)
-class FrameSpec:
-    """How many frames of what size: qwen-vl-utils' sampling rules over one window (skim or crop)."""
-
-    fps: float = 1.0
-    min_frames: int = 4
-    max_frames: int = 64
-    min_pixels: int = 28 * 28
-    max_pixels: int = 224 * 224
 
 
 @dataclass(frozen=True)
@@ -118,8 +109,8 @@ class Protocol:
     prompts: tuple[tuple[str, StylePrompt], ...]
     presentation: Presentation
     tool: ToolSpec
-    skim: FrameSpec
-    crop: FrameSpec
+    skim: FrameBudget  # the whole-video skim
+    crop: FrameBudget  # one crop_video call's frames (its call cap is max_tool_calls)
     tokens: TokenSpec
     scoring: ScoringSpec
     chat_template: (
@@ -136,9 +127,7 @@ class Protocol:
 
     # ------------------------------------------------------------------ lookups
     def style(self, style: str) -> StylePrompt:
-        if style not in STYLES:
-            raise ValueError(f"unknown style {style!r}; expected one of {STYLES}")
-        return dict(self.prompts)[style]
+        return dict(self.prompts)[check_style(style)]
 
     def offers_tool(self, style: str) -> bool:
         return style in self.tool.offered_in
@@ -161,10 +150,8 @@ class Protocol:
                 continue
             if key.startswith("skim_") or key.startswith("crop_"):
                 part, attr = key.split("_", 1)
-                spec = getattr(out, part)
-                if not hasattr(spec, attr):
-                    raise ValueError(f"unknown protocol override {key!r}")
-                out = replace(out, **{part: replace(spec, **{attr: type(getattr(spec, attr))(value)})})
+                # FrameBudget.from_dict keeps each field's type and names the fields when one is unknown.
+                out = replace(out, **{part: FrameBudget.from_dict({attr: value}, getattr(out, part))})
             elif key in ("max_model_len", "max_total_tokens"):
                 out = replace(out, tokens=replace(out.tokens, **{key: int(value)}))
             elif key == "max_new_tokens":  # every style's per-request budget

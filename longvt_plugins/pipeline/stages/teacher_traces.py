@@ -9,6 +9,7 @@ record with `accepted: false` and the reason; a teacher server that fails is a f
 
 from __future__ import annotations
 
+from longvt_plugins.core.budget import CropBudget, FrameBudget
 from longvt_plugins.pipeline.stages.base import Stage
 from longvt_plugins.pipeline.units import Unit, UnitFailed
 
@@ -19,22 +20,19 @@ def _overlaps(windows: list[tuple[float, float]], start: float, end: float) -> b
 
 def sft_row_from_trace(trace, qa: dict) -> dict:
     """An SFT row (lmms-engine plugin schema): the skim as a video part with the skim budget, the agent's text,
-    assistant turns with their crop_video calls, and tool turns replayed by the crop tool at training time."""
+    assistant turns with their crop_video calls, and tool turns replayed by the crop tool at training time with
+    the crop budget the teacher ran (so the frames the text talks about are the frames replayed)."""
+    from longvt_plugins.core.agent import AgentBudgets
     from longvt_plugins.core.crop_tool import CROP_VIDEO_SCHEMA
 
-    b = trace.budgets
+    budgets = AgentBudgets.from_dict(trace.budgets)
+    skim = {k: v for k, v in budgets.skim.to_dict().items() if k != "patch_size" and v is not None}
+    crop = budgets.crop.frames().to_dict()
     first_user = next(m for m in trace.messages if m["role"] == "user")
     texts = [p["text"] for p in first_user["content"] if isinstance(p, dict) and p.get("type") == "text"]
     # The per-frame "<t s>" labels belong to the skim frames the video part re-creates; keep the rest.
     texts = [t for t in texts if not (t.startswith("<") and t.endswith("s>"))]
-    video = {
-        "url": trace.video["path"],
-        "fps": b.get("skim_fps", 1.0),
-        "min_frames": b.get("skim_min_frames", 4),
-        "max_frames": b.get("skim_max_frames", 64),
-        "min_pixels": b.get("skim_min_pixels", 28 * 28),
-        "max_pixels": b.get("skim_max_pixels", 224 * 224),
-    }
+    video = {"url": trace.video["path"], **skim}
     system = next((m["content"] for m in trace.messages if m["role"] == "system"), "")
     messages: list[dict] = [
         {"role": "system", "content": [{"type": "text", "text": system}]},
@@ -55,7 +53,7 @@ def sft_row_from_trace(trace, qa: dict) -> dict:
                 for c in calls
             ]
         messages.append(msg)
-        messages.extend({"role": "tool", "name": c["name"], "replay": True} for c in calls)
+        messages.extend({"role": "tool", "name": c["name"], "replay": True, "budget": crop} for c in calls)
     return {
         "id": qa["id"],
         "video": trace.video["path"],
@@ -73,11 +71,12 @@ class TracesStage(Stage):
         "judge": None,  # endpoint settings for the answer judge; None: $LONGVT_JUDGE_* or rule-based scoring
         "require_overlap": False,  # also demand a crop that overlaps the QA's evidence span
         "native_tools": True,  # False for servers without tool-call parsing (calls read from <tool_call> text)
-        "skim_max_frames": 64,
+        # skim_<field> / crop_<field> for every FrameBudget / CropBudget field; None keeps core.budget's preset
+        **dict.fromkeys(FrameBudget.option_names("skim_")),
+        **dict.fromkeys(CropBudget.option_names("crop_")),
         "max_turns": 6,
         "max_new_tokens": 2048,
         "max_total_tokens": 8192,
-        "crop_max_frames": 32,
         "temperature": 0.2,
     }
 
@@ -112,15 +111,15 @@ class TracesStage(Stage):
     def run(self, unit):
         from longvt_plugins.core.agent import AgentBudgets, run_agent, score_trace
         from longvt_plugins.core.backends import GenerationParams
-        from longvt_plugins.core.crop_tool import CropBudget
+        from longvt_plugins.core.budget import SKIM
 
         q, o = unit.payload, self.options
         budgets = AgentBudgets(
-            skim_max_frames=int(o["skim_max_frames"]),
+            skim=FrameBudget.from_options(o, "skim_", SKIM),
+            crop=CropBudget.from_options(o, "crop_", CropBudget()),
             max_turns=int(o["max_turns"]),
             max_new_tokens=int(o["max_new_tokens"]),
             max_total_tokens=int(o["max_total_tokens"]),
-            crop=CropBudget(max_frames=int(o["crop_max_frames"])),
         )
         trace = run_agent(
             q["path"],
