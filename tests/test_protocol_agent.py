@@ -51,8 +51,17 @@ def test_upstream_conversation_after_a_crop(short_video):
     assert tool["content"] and all(p["type"] == "image_url" for p in tool["content"])  # frames, no text
     assert set(second) == {"model", "messages", "max_tokens", "temperature", "tools", "tool_choice"}
     assert first["max_tokens"] == second["max_tokens"] == 49152
-    # The tool read the bound video whatever path the model wrote; the trace says the path was ignored.
+    # The tool read the bound video whatever path the model wrote; the trace notes the path it did not open.
     assert trace.crops[0].ok and trace.crops[0].start == 2.0
+    assert any("/somewhere/else.mp4" in note and "not opened" in note for note in trace.crops[0].notes)
+
+
+def test_the_bound_videos_own_path_is_not_a_mismatch(short_video):
+    with OpenAIStubServer(crop_then_answer(str(short_video.path)), model="policy") as server:
+        trace = run_agent(
+            short_video.path, "What?", _backend(server, UPSTREAM), session=ProtocolSession(UPSTREAM, "tool")
+        )
+    assert trace.crops[0].ok and not any("not opened" in note for note in trace.crops[0].notes)
 
 
 def test_max_tokens_is_clamped_to_the_context_left(short_video):

@@ -399,6 +399,7 @@ class _Run:
                 end=float(window[1]) if window else None,
                 timestamps=stamps,
                 text=result.text,
+                notes=list(result.notes),
                 error=None if result.ok else f"{result.error}: {result.text}",
             )
             record.frames.extend(stamps)

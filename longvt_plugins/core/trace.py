@@ -49,6 +49,9 @@ class CropRecord:
     text: str = ""  # the text part of the tool response the model read
     error: str | None = None
     elapsed_s: float = 0.0
+    notes: list[str] = field(
+        default_factory=list
+    )  # what the tool noticed (e.g. a video_path it did not open)
 
 
 @dataclass
@@ -316,6 +319,7 @@ TRACE_JSON_SCHEMA: dict[str, Any] = {
                     "text": {"type": "string"},
                     "error": _OPT_STR,
                     "elapsed_s": _NUM,
+                    "notes": {"type": "array", "items": {"type": "string"}},
                 },
             },
         },
