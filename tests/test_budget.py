@@ -76,12 +76,12 @@ def test_every_cli_budget_flag_set_is_built_from_the_dataclass():
 
 
 def test_pipeline_and_eval_option_sets_are_built_from_the_dataclass():
+    from longvt_plugins.core.protocols import get_protocol
     from longvt_plugins.lmms_eval.model import CROP_ARGS, SKIM_ARGS
-    from longvt_plugins.lmms_eval.protocol import PROTOCOLS
     from longvt_plugins.pipeline.stages.teacher_traces import TracesStage
 
     assert set(FrameBudget.option_names("skim_")) | set(CropBudget.option_names("crop_")) <= set(
         TracesStage.defaults
     )
     assert set(SKIM_ARGS) == set(FIELDS) and {f"crop_{f}" for f in FIELDS} <= set(CROP_ARGS)
-    assert PROTOCOLS["paper"].skim == PAPER_SKIM and PROTOCOLS["custom"].skim == SKIM
+    assert get_protocol("upstream").skim == PAPER_SKIM and get_protocol("longvt-plugins").skim == SKIM

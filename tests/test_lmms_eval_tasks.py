@@ -223,7 +223,12 @@ def test_options_and_message_shapes():
         "/v.mp4", "Q?", {"style": "tool", "tool_post_prompt": "USE TOOLS"}, multiple_choice=False
     )
     assert [p["type"] for p in msgs[0]["content"]] == ["video", "text", "text"]
-    assert msgs[0]["content"][1] == {"type": "text", "text": "Q?", "longvt_role": "question"}
+    assert msgs[0]["content"][1] == {
+        "type": "text",
+        "text": "Q?",
+        "longvt_role": "question",
+        "longvt_mcq": False,
+    }
     with pytest.raises(ValueError, match="unknown style"):
         build_messages("/v.mp4", "Q?", {"style": "chatty"}, multiple_choice=False)
 

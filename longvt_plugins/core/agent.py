@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from longvt_plugins.core.answer import extract_answer
-from longvt_plugins.core.backends import AssistantTurn, Backend, BackendError, GenerationParams
+from longvt_plugins.core.backends import (
+    AssistantTurn,
+    Backend,
+    BackendError,
+    ContextExhausted,
+    GenerationParams,
+)
 from longvt_plugins.core.budget import SKIM, CropBudget, FrameBudget
 from longvt_plugins.core.crop_tool import CROP_VIDEO_SCHEMA, CropVideoTool, skim_text, timestamped_parts
 from longvt_plugins.core.prompts import load_prompt
@@ -141,8 +147,16 @@ def run_agent(
     on_event: EventHook | None = None,
     trace_id: str | None = None,
     meta: dict[str, Any] | None = None,
+    session: Any = None,
 ) -> Trace:
-    """Run the loop on one video and question; always returns a complete Trace (see `Trace.stop_reason`)."""
+    """Run the loop on one video and question; always returns a complete Trace (see `Trace.stop_reason`).
+
+    `session` (a `core.protocols.session.ProtocolSession`): the protocol decides the first turn, the tools, each
+    tool turn, the frame budgets, the turn cap and each request's `max_tokens` (clamped to the context left);
+    `budgets` (only its max_calls_per_turn is kept) and `style` are then taken from it.
+    """
+    if session is not None:
+        budgets, style = session_budgets(session, budgets), session.style
     budgets = budgets or AgentBudgets()
     budgets.validate()
     # An in-process backend knows its own patch size; a server's is the budgets' own.
@@ -165,9 +179,11 @@ def run_agent(
     if trace_id:
         trace.id = trace_id
     run = _Run(trace, backend, budgets, params or GenerationParams(), on_event, thumbnails, thumbnail_size)
+    run.session = session
     if not run.skim(video_path, question, instructions):
         return run.finish()
-    if style == "tool":
+    run.tools = session.tools() if session is not None else ([CROP_VIDEO_SCHEMA] if style == "tool" else [])
+    if run.tools:
         run.tool = CropVideoTool(str(video_path), budget=budgets.crop)
     for turn_no in range(1, budgets.max_turns + 1):
         stop = run.turn(turn_no)
@@ -191,7 +207,9 @@ class _Run:
         self.started = time.perf_counter()
         self.timings = {"skim_s": 0.0, "generate_s": 0.0, "tool_s": 0.0}
         self.messages: list[dict[str, Any]] = []
-        self.tool: CropVideoTool | None = None  # only in style "tool"
+        self.tool: CropVideoTool | None = None  # only when the crop tool is offered
+        self.tools: list[dict[str, Any]] = []  # the schemas offered
+        self.session: Any = None  # a ProtocolSession, when a protocol shapes the run
         self.used = 0  # generated tokens so far
 
     def skim(self, video_path: str | Path, question: str, instructions: str) -> bool:
@@ -220,14 +238,21 @@ class _Run:
             "frame_size": list(skim.size),
             "sample_fps": skim.sample_fps,
         }
-        # Frames first, each after its "<t s>" label, then the duration/timestamp summary, then the question.
-        parts = _tag_images(timestamped_parts(skim.to_pil(), stamps), self.book, "skim", stamps)
-        parts.append({"type": "text", "text": skim_text(info, stamps)})
-        parts.append({"type": "text", "text": f"\n{question}\n\n{instructions}"})
-        self.messages = [
-            {"role": "system", "content": load_prompt("agent_system").strip()},
-            {"role": "user", "content": parts},
-        ]
+        if self.session is not None:
+            self.messages = self.session.initial_messages(
+                question, skim.to_pil(), stamps, info, os.path.abspath(video_path)
+            )
+            last = self.messages[-1]
+            last["content"] = _tag_images(last["content"], self.book, "skim", stamps)
+        else:
+            # Frames first, each after its "<t s>" label, then the duration/timestamp summary, then the question.
+            parts = _tag_images(timestamped_parts(skim.to_pil(), stamps), self.book, "skim", stamps)
+            parts.append({"type": "text", "text": skim_text(info, stamps)})
+            parts.append({"type": "text", "text": f"\n{question}\n\n{instructions}"})
+            self.messages = [
+                {"role": "system", "content": load_prompt("agent_system").strip()},
+                {"role": "user", "content": parts},
+            ]
         self.emit(
             AgentEvent(
                 "skim",
@@ -242,17 +267,35 @@ class _Run:
         remaining = budgets.max_total_tokens - self.used
         if remaining <= 0:
             return "token_budget"
-        tools = [CROP_VIDEO_SCHEMA] if self.tool is not None else []
+        tools = self.tools
         turn_params = replace(self.params, max_tokens=min(budgets.max_new_tokens, remaining))
+        if self.session is not None:
+            room, why = self.session.next_request(self.messages, tools, self.used)
+            if why is not None:
+                return why
+            turn_params = replace(self.params, max_tokens=room)
         t0 = time.perf_counter()
         try:
-            out = self.backend.generate(self.messages, tools, turn_params)
+            try:
+                out = self.backend.generate(self.messages, tools, turn_params)
+            except ContextExhausted as exc:
+                # Our estimate of the prompt was short: once more with what the server says is left.
+                room = self.session.retry_room(str(exc), turn_params.max_tokens) if self.session else None
+                if room is None:
+                    raise
+                out = self.backend.generate(self.messages, tools, replace(turn_params, max_tokens=room))
+        except ContextExhausted as exc:  # the server says the request does not fit: not a model failure
+            self.timings["generate_s"] += time.perf_counter() - t0
+            trace.error = str(exc)
+            return "context_exhausted"
         except BackendError as exc:
             self.timings["generate_s"] += time.perf_counter() - t0
             trace.error = str(exc)
             return "backend_error"
         gen_s = time.perf_counter() - t0
         self.timings["generate_s"] += gen_s
+        if self.session is not None:
+            self.session.observe(len(self.messages), out.usage.prompt_tokens, out.usage.completion_tokens)
         # A server that reports no usage is charged by text length, so the budget still holds.
         self.used += (
             out.usage.completion_tokens
@@ -343,7 +386,8 @@ class _Run:
         else:
             result = self.tool.execute(args)
             stamps = [float(t) for t in result.timestamps]
-            content = _tag_images(result.content_parts(), self.book, f"crop{index}", stamps)
+            parts = self.session.tool_content(result) if self.session is not None else result.content_parts()
+            content = _tag_images(parts, self.book, f"crop{index}", stamps)
             window = result.window if result.ok else None
             crop = CropRecord(
                 index=index,
@@ -355,6 +399,7 @@ class _Run:
                 end=float(window[1]) if window else None,
                 timestamps=stamps,
                 text=result.text,
+                notes=list(result.notes),
                 error=None if result.ok else f"{result.error}: {result.text}",
             )
             record.frames.extend(stamps)
@@ -370,6 +415,26 @@ class _Run:
         trace.timings = {"total_s": time.perf_counter() - self.started, **self.timings}
         self.emit(AgentEvent("stop", {"trace": trace}))
         return trace
+
+
+_NO_CAP = 10**9  # a protocol without a crop cap or trajectory budget (upstream)
+
+
+def session_budgets(session: Any, base: AgentBudgets | None = None) -> AgentBudgets:
+    """The protocol's frames, turn cap and token budgets; the caller's max_calls_per_turn stays."""
+    p = session.protocol
+    base = base or AgentBudgets()
+    crop = CropBudget(
+        **p.crop.to_dict(), max_calls=p.max_tool_calls if p.max_tool_calls is not None else _NO_CAP
+    )
+    return replace(
+        base,
+        skim=p.skim,
+        crop=replace(crop, backend=base.crop.backend),
+        max_turns=session.turn_cap(),
+        max_new_tokens=session.new_tokens(),
+        max_total_tokens=p.tokens.max_total_tokens or _NO_CAP,
+    ).with_patch_size(session.patch_size)
 
 
 def _assistant_message(out: AssistantTurn, calls: list[tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:

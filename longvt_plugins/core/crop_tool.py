@@ -235,6 +235,20 @@ class CropVideoTool:
             )
             return CropResult(ok=False, text=text, error="internal")
 
+    def _other_video(self, arguments: Any) -> str | None:
+        """The `video_path` a model trained on upstream's schema named, when it is not the bound video (the
+        call still crops the bound video; the mismatch is kept in the result's notes and so in the trace)."""
+        if isinstance(arguments, (str, bytes)):
+            try:
+                arguments = json.loads(arguments)
+            except (ValueError, UnicodeDecodeError):
+                return None
+        named = arguments.get("video_path") if isinstance(arguments, dict) else None
+        if not isinstance(named, str) or not named.strip():
+            return None
+        path = named.strip().removeprefix("file://")
+        return None if os.path.realpath(path) == self.video_path else named
+
     def _execute(self, arguments: Any, calls_made: int | None) -> CropResult:
         with self._lock:
             self.calls += 1
@@ -252,6 +266,9 @@ class CropVideoTool:
             start, end, notes = parse_crop_arguments(arguments)
         except ArgumentError as e:
             return self._error(str(e), "arguments")
+        other = self._other_video(arguments)
+        if other is not None:
+            notes.append(f"video_path {_short(other)} is not this question's video; it was not opened.")
         try:
             info = self.info
         except VideoError as e:

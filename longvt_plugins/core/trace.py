@@ -23,6 +23,7 @@ STOP_REASONS = (
     "max_turns",  # the turn cap was reached while the model was still calling tools
     "token_budget",  # the total generated-token budget was spent
     "length",  # one turn hit its max_new_tokens and had nothing to act on
+    "context_exhausted",  # the next request could not fit the server's context / image limit (not a failure)
     "backend_error",  # the model server / in-process model failed; `error` says how
     "video_error",  # the video could not be probed or skimmed; `error` says why
 )
@@ -48,6 +49,9 @@ class CropRecord:
     text: str = ""  # the text part of the tool response the model read
     error: str | None = None
     elapsed_s: float = 0.0
+    notes: list[str] = field(
+        default_factory=list
+    )  # what the tool noticed (e.g. a video_path it did not open)
 
 
 @dataclass
@@ -315,6 +319,7 @@ TRACE_JSON_SCHEMA: dict[str, Any] = {
                     "text": {"type": "string"},
                     "error": _OPT_STR,
                     "elapsed_s": _NUM,
+                    "notes": {"type": "array", "items": {"type": "string"}},
                 },
             },
         },

@@ -29,20 +29,31 @@ from longvt_plugins.core.budget import CropBudget, FrameBudget
 from longvt_plugins.core.style import STYLES
 from longvt_plugins.lmms_eval import sample_records
 from longvt_plugins.lmms_eval.doc_identity import doc_key
-from longvt_plugins.lmms_eval.protocol import PROTOCOLS, build_card
+from longvt_plugins.lmms_eval.protocol import build_card
 
 # Frame-budget model args, built from the dataclasses: the skim's fields by their own names (fps=, max_frames=,
 # ...) and the crop's with "crop_" (crop_fps=, crop_max_frames=, ...). The crop's call cap is max_tool_calls=.
+# Each one given overrides that field of the protocol (which is then renamed `<name>+custom`).
 SKIM_ARGS = FrameBudget.option_names("")
 CROP_ARGS = {k: v for k, v in CropBudget.option_names("crop_").items() if v != "max_calls"}
+BENCHMARKS = ("videosiah", "videommmu", "videomme", "lvbench")
+
+
+def benchmark_of(task: str) -> str | None:
+    """Our benchmark folder of a task name ("longvtp_videomme_sub_tool" -> "videomme"), for per-benchmark prompts."""
+    name = (task or "").removeprefix("longvtp_")
+    return next((b for b in BENCHMARKS if name == b or name.startswith(b + "_")), None)
+
+
 # Stop reasons that mean "no model output to judge" rather than "the model's own (possibly wrong) behaviour".
 FAILED_STOPS = ("backend_error", "video_error")
 
 
 class LongVTAgent(lmms):
-    """Model args (lmms-eval `--model_args k=v,...`); the defaults are our CPU-friendly ones, `protocol=paper`
-    sets the paper's frames / pixels / crop budget / turn cap (see `protocol.PROTOCOLS`). Frame budgets: any
-    FrameBudget field (`fps=`, `max_frames=`, ...) for the skim, `crop_<field>` for each crop."""
+    """Model args (lmms-eval `--model_args k=v,...`). `protocol=upstream|longvt-plugins` (core.protocols) decides
+    prompts, tool schema, frames, budgets, turn cap and scoring; a budget arg (any FrameBudget field: `fps=`,
+    `max_frames=`, ...; `crop_<field>`; `max_turns=`, ...) overrides one field and renames the protocol `<name>+custom`. `max_model_len=` and
+    `max_images=` are the server's limits (default: what the protocol needs, see `longvt eval serve-args`)."""
 
     is_simple = False
     backend_kind = "openai"
@@ -56,12 +67,14 @@ class LongVTAgent(lmms):
         pretrained: str | None = None,
         device: str | None = None,
         dtype: str | None = None,
-        protocol: str = "custom",
+        protocol: str = "longvt-plugins",
         max_tool_calls: int | None = None,
         max_turns: int | None = None,
         max_calls_per_turn: int = 1,
         max_total_tokens: int | None = None,
         max_new_tokens: int | None = None,
+        max_model_len: int | None = None,
+        max_images: int | None = None,
         concurrency: int = 8,
         timeout: float = 600.0,
         max_retries: int = 2,
@@ -78,25 +91,20 @@ class LongVTAgent(lmms):
             raise TypeError(
                 f"unknown model_args for {type(self).__name__}: {sorted(unknown)}; see docs/lmms_eval.md for the list"
             )
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
-        from longvt_plugins.core.agent import AgentBudgets
+        from longvt_plugins.core.protocols import get_protocol
 
-        # An explicit model arg wins over the named protocol.
-        named = PROTOCOLS[protocol]
-        crop = CropBudget.from_options(frames, "crop_", named.crop)
-        if max_tool_calls is not None:
-            crop = crop.replace(max_calls=int(max_tool_calls))
-        self.budgets = AgentBudgets(
-            skim=FrameBudget.from_options(frames, "", named.skim),
-            crop=crop,
-            max_turns=int(max_turns if max_turns is not None else named.max_turns),
-            max_calls_per_turn=int(max_calls_per_turn),
+        base = get_protocol(protocol)  # ValueError names the known protocols
+        overrides = {f"skim_{SKIM_ARGS[k]}": v for k, v in frames.items() if k in SKIM_ARGS}
+        overrides.update({f"crop_{CROP_ARGS[k]}": v for k, v in frames.items() if k in CROP_ARGS})
+        overrides.update(
+            max_tool_calls=max_tool_calls,
+            turn_cap=max_turns,
+            max_total_tokens=max_total_tokens,
+            max_new_tokens=max_new_tokens,
         )
-        self.budgets.validate()
-        self.max_total_tokens = max_total_tokens
-        self.max_new_tokens_override = max_new_tokens
-        self.protocol = protocol
+        self.max_calls_per_turn = int(max_calls_per_turn)
+        self.max_model_len = int(max_model_len) if max_model_len else None
+        self.max_images = int(max_images) if max_images else None
         self.tool_parser = tool_parser
         self.native_tools = bool(native_tools)
         self.trace_dir = Path(trace_dir) if trace_dir else None
@@ -105,6 +113,7 @@ class LongVTAgent(lmms):
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         self.concurrency = int(concurrency)
         self.timeout = float(timeout)
+        self._shape_protocol = base  # the wire shape does not depend on budgets
         self.backend = self._make_backend(
             model_version=model_version or model,
             base_url=base_url or os.environ.get("OPENAI_API_BASE"),
@@ -114,6 +123,12 @@ class LongVTAgent(lmms):
             dtype=dtype,
             max_retries=int(max_retries),
         )
+        # Upstream evaluated its SFT checkpoint at 512 frames: the checkpoint's name picks that.
+        self.protocol = base.for_model(getattr(self.backend, "model", None) or pretrained).with_overrides(
+            **overrides
+        )
+        self.budgets = self._budgets("tool")
+        self.budgets.validate()
         if self.backend_kind == "transformers":
             self.concurrency = 1  # one in-process model: docs run one after another
         world = int(os.environ.get("WORLD_SIZE", "1") or 1)
@@ -131,6 +146,9 @@ class LongVTAgent(lmms):
             raise ValueError(
                 "longvt_agent needs base_url=<server>/v1 (or OPENAI_API_BASE) of a vLLM/SGLang server"
             )
+        from longvt_plugins.core.protocols.messages import shape_request
+
+        protocol = self._shape_protocol
         return OpenAIBackend(
             base_url,
             model_version,
@@ -138,6 +156,8 @@ class LongVTAgent(lmms):
             timeout=self.timeout,
             max_retries=max_retries,
             native_tools=self.native_tools,
+            image_format=protocol.presentation.image_format,
+            shape=lambda request: shape_request(protocol, request),
         )
 
     def describe_model(self) -> dict[str, Any]:
@@ -179,8 +199,8 @@ class LongVTAgent(lmms):
         try:
             if task_style not in STYLES:
                 raise ValueError(f"generation_kwargs.longvt_style must be one of {', '.join(STYLES)}")
-            video, question = self._read_messages(doc_to_messages(doc))
-            trace = self._run(video, question, task_style, gen_kwargs, task, doc_id)
+            video, question, mcq = self._read_messages(doc_to_messages(doc))
+            trace = self._run(video, question, task_style, gen_kwargs, task, doc_id, mcq)
         except Exception as exc:  # a bad doc (missing video, no video part) is one failed sample, not a crash
             return self._failed(task_style, doc, task, doc_id, f"{type(exc).__name__}: {exc}", gen_kwargs)
         text = sample_records.transcript(trace)
@@ -222,14 +242,14 @@ class LongVTAgent(lmms):
         return GenerationResult(text="", token_counts=TokenCounts(input_tokens=0, output_tokens=0))
 
     @staticmethod
-    def _read_messages(messages: list[dict]) -> tuple[str, str]:
-        """(video path, question) from a task's chat messages.
+    def _read_messages(messages: list[dict]) -> tuple[str, str, bool]:
+        """(video path, question, multiple choice?) from a task's chat messages.
 
         Our tasks put the question in the first text part and the style's instruction (for other models) in a
         later one; the agent brings its own instruction, so only the first text part is the question. For any
         other task, all of the user's text is the question.
         """
-        video, texts, marked = None, [], None
+        video, texts, marked, mcq = None, [], None, False
         for message in messages:
             if message.get("role") != "user":
                 continue
@@ -245,6 +265,7 @@ class LongVTAgent(lmms):
                     texts.append(part.get("text", ""))
                     if part.get("longvt_role") == "question" and marked is None:
                         marked = part.get("text", "")
+                        mcq = bool(part.get("longvt_mcq"))
         if not video:
             raise ValueError(
                 "the doc's messages carry no video; longvt models answer questions about one video"
@@ -255,25 +276,33 @@ class LongVTAgent(lmms):
         question = (marked if marked is not None else "\n".join(t for t in texts if t.strip())).strip()
         if not question:
             raise ValueError("the doc's messages carry no question text")
-        return video, question
+        return video, question, mcq
 
-    def _turn_tokens(self, gen_kwargs: dict) -> int:
-        value = self.max_new_tokens_override or gen_kwargs.get("max_new_tokens") or 4096
-        return int(value)
+    def _session(self, style: str, task: str = "", multiple_choice: bool = False):
+        from longvt_plugins.core.protocols.session import ProtocolSession
 
-    def _run(self, video: str, question: str, task_style: str, gen_kwargs: dict, task: str, doc_id: int):
-        from dataclasses import replace
+        return ProtocolSession(
+            self.protocol,
+            style,
+            benchmark=benchmark_of(task),
+            multiple_choice=multiple_choice,
+            patch_size=getattr(self.backend, "patch_size", None) or 14,
+            max_images=self.max_images,
+            max_model_len=self.max_model_len,
+        )
 
-        from longvt_plugins.core.agent import run_agent
+    def _budgets(self, style: str):
+        from longvt_plugins.core.agent import AgentBudgets, session_budgets
+
+        base = AgentBudgets(max_calls_per_turn=self.max_calls_per_turn)
+        return session_budgets(self._session(style), base)
+
+    def _run(self, video, question, task_style, gen_kwargs, task, doc_id, mcq=False):
+        from longvt_plugins.core.agent import AgentBudgets, run_agent
         from longvt_plugins.core.backends import GenerationParams
 
-        per_turn = self._turn_tokens(gen_kwargs)
-        # The task's max_new_tokens caps each turn (as upstream applies it per request); the whole trajectory
-        # gets max_total_tokens if given, else one turn's worth per allowed turn.
-        total = int(self.max_total_tokens or per_turn * self.budgets.max_turns)
-        budgets = replace(self.budgets, max_new_tokens=per_turn, max_total_tokens=total)
+        # Tokens, frames and turns come from the protocol; the task's generation_kwargs give only the sampling.
         params = GenerationParams(
-            max_tokens=per_turn,
             temperature=float(gen_kwargs.get("temperature", 0.0) or 0.0),
             top_p=float(gen_kwargs.get("top_p", 1.0) or 1.0),
             timeout=self.timeout,
@@ -282,40 +311,23 @@ class LongVTAgent(lmms):
             video,
             question,
             self.backend,
-            budgets,
-            style=task_style,
+            AgentBudgets(max_calls_per_turn=self.max_calls_per_turn),
             params=params,
             meta={"task": task, "doc_id": doc_id},
+            session=self._session(task_style, task, mcq),
         )
 
     def _card(self, task_style: str, gen_kwargs: dict) -> dict[str, Any]:
-        import hashlib
-
-        from longvt_plugins.core.prompts import load_prompt
-
-        b = self.budgets
-        agent_style = task_style if task_style in STYLES else "non_think"
-        prompt_text = load_prompt("agent_system") + load_prompt(f"agent_{agent_style}")
-        model = self.describe_model()
-        model["prompt_sha256"] = hashlib.sha256(prompt_text.encode()).hexdigest()[:16]
-        if self.backend_kind == "openai":
-            parser = (
-                f"server --tool-call-parser {self.tool_parser}"
-                if self.native_tools
-                else "longvt hermes (text)"
-            )
+        if self.backend_kind == "openai" and self.native_tools:
+            parser = f"server --tool-call-parser {self.tool_parser}"
         else:
             parser = "longvt hermes (text)"
         return build_card(
-            model=model,
-            skim=b.skim,
-            crop=b.crop,
-            max_turns=b.max_turns,
-            max_new_tokens=self._turn_tokens(gen_kwargs) if gen_kwargs else None,
+            protocol=self.protocol,
+            model=self.describe_model(),
             style=task_style,
             tool_parser=parser,
             judge={},
-            protocol=self.protocol,
         )
 
     def _save_trace(self, task: str, doc_id: int, trace) -> None:
@@ -344,4 +356,6 @@ class LongVTAgentHF(LongVTAgent):
         path = pretrained or model_version
         if not path:
             raise ValueError("longvt_agent_hf needs pretrained=<checkpoint dir>")
-        return TransformersBackend(path, device=device, dtype=dtype)
+        return TransformersBackend(
+            path, device=device, dtype=dtype, template=self._shape_protocol.chat_template
+        )

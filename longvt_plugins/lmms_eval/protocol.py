@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict
 from importlib import metadata
 from typing import Any
 
 from longvt_plugins import __version__
-from longvt_plugins.core.budget import PAPER_SKIM, SKIM, CropBudget, FrameBudget
 
-CARD_SCHEMA = "longvt.protocol/v1"
+CARD_SCHEMA = "longvt.protocol/v2"  # v2: generated from core.protocols.Protocol
 VERSIONED = (
     "lmms-eval",
     "transformers",
@@ -27,29 +26,6 @@ VERSIONED = (
     "vllm",
     "sglang",
 )
-
-
-@dataclass(frozen=True)
-class EvalProtocol:
-    """A named evaluation setting: what frames the model sees and how long it may work. Model args override
-    fields one by one (`fps=`, `crop_max_frames=`, ...: FrameBudget / CropBudget field names, see model.py)."""
-
-    name: str
-    skim: FrameBudget
-    crop: CropBudget
-    max_turns: int
-    tool_parser: str = "hermes"
-
-
-# "custom": our CPU-friendly defaults (core.budget's presets). "paper": the paper's evaluation protocol (LongVT
-# README/FAQ and the paper's dense-frame setting): 1 fps skim capped at 768 frames (512 for the SFT checkpoint),
-# 50,176 px per frame, crops at 1 fps / <=128 frames / 224x224 px, 5 tool calls, 49,152 new tokens for tool tasks
-# (set in the tool task YAMLs), hermes tool parser. The turn cap is ours (upstream has none): 5 tool rounds, as
-# LongVT's own single_inference.py and its RL rollout use.
-PROTOCOLS: dict[str, EvalProtocol] = {
-    "custom": EvalProtocol("custom", SKIM, CropBudget(), max_turns=6),
-    "paper": EvalProtocol("paper", PAPER_SKIM, CropBudget(), max_turns=6),
-}
 
 
 def versions() -> dict[str, str | None]:
@@ -71,29 +47,31 @@ def card_id(card: dict[str, Any]) -> str:
 
 def build_card(
     *,
+    protocol: Any,
     model: dict[str, Any],
-    skim: FrameBudget,
-    crop: CropBudget,
-    max_turns: int,
-    max_new_tokens: int | None,
     style: str,
     tool_parser: str,
     judge: dict[str, Any],
-    protocol: str,
 ) -> dict[str, Any]:
+    """The card of one sample: the protocol's own card (`core.protocols.Protocol.card()`: every prompt hash, the
+    schema hash, frames, budgets, scoring) under `definition`, the main numbers at the top for reading, and what
+    the protocol does not fix (the model, the parser as served, the judge, the versions)."""
     card = {
         "schema": CARD_SCHEMA,
-        "protocol": protocol,
+        "protocol": protocol.name,
         "model": model,
         "style": style,
-        "frames": skim.to_dict(),
-        "crop": crop.frames().to_dict(),
-        "max_new_tokens": max_new_tokens,
-        "turn_cap": max_turns,
-        "max_tool_calls": crop.max_calls,
+        "frames": asdict(protocol.skim),
+        "crop": asdict(protocol.crop),
+        "max_new_tokens": protocol.tokens.new_tokens(style),
+        "max_total_tokens": protocol.tokens.max_total_tokens,
+        "turn_cap": protocol.turn_cap,
+        "max_tool_calls": protocol.max_tool_calls,
         "tool_parser": tool_parser,
         "answer_parser": "longvt_plugins.core.answer (tags, then option letter)",
+        "scoring_chain": list(protocol.scoring.chain),
         "judge": judge,
+        "definition": protocol.card(),
         "versions": versions(),
     }
     card["id"] = card_id(card)

@@ -123,13 +123,14 @@ def build_messages(video: str, question: str, kwargs: dict | None, *, multiple_c
     """The lmms-eval chat messages for one doc in the task's style (`kwargs` = lmms_eval_specific_kwargs).
 
     The question and the style's instruction are separate text parts, and the question part is marked
-    (`longvt_role`, ignored by lmms-eval's message schema): our agent models bring their own instruction and
+    (`longvt_role`, `longvt_mcq`: ignored by lmms-eval's message schema): our agent models bring their own
+    instruction (the protocol's, which may differ for multiple choice) and
     frame timestamps, so they read only the question; every other chat model reads both parts.
     """
     system, text, post = _parts(question, kwargs, multiple_choice=multiple_choice)
     content: list[dict] = [
         {"type": "video", "url": video},
-        {"type": "text", "text": text, "longvt_role": "question"},
+        {"type": "text", "text": text, "longvt_role": "question", "longvt_mcq": multiple_choice},
     ]
     if post:
         content.append({"type": "text", "text": "\n" + post})
@@ -197,8 +198,11 @@ class Benchmark:
     A task folder's utils.py binds these methods to the names its YAMLs reference.
     """
 
-    def __init__(self, cache: str, *, video, question, target, options=None, video_alternatives=()) -> None:
+    def __init__(
+        self, cache: str, *, video, question, target, options=None, video_alternatives=(), groups=None
+    ) -> None:
         self.cache = cache
+        self._groups = groups  # doc -> {"by_duration": ..., "by_category": ...}: the results breakdowns
         self._video, self._question, self._target, self._options = video, question, target, options
         self.video_alternatives = tuple(video_alternatives)
 
@@ -239,6 +243,7 @@ class Benchmark:
             question=self.question(doc),
             ground_truth=self.doc_to_target(doc),
             options=self.options(doc),
+            groups=self._groups(doc) if self._groups else None,
         )
 
     def process_non_think(self, doc: dict, results: list) -> dict:
