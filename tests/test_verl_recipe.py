@@ -198,3 +198,67 @@ def test_judge_check_script_talks_to_a_loopback_judge():
         asked = len(judge.requests)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "score=1" in done.stdout and "fallback=False" in done.stdout and asked == 1
+
+
+SMOKE_ENV = {"PROFILE": "smoke_1gpu", "JUDGE_MODE": "rule", "LONGVT_JUDGE_BASE_URL": ""}
+# The smoke config's keys that verl's YAML lacks but verl reads (an open dict / a model config override).
+SMOKE_EXTRA_KEYS = (
+    "actor_rollout_ref.model.override_config.attn_implementation",  # handed to from_pretrained's config
+    "actor_rollout_ref.rollout.engine_kwargs.vllm.num_gpu_blocks_override",  # passed to vLLM's engine args
+)
+
+
+@pytest.mark.slow
+def test_single_gpu_smoke_config_composes_without_a_judge(base_config):
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import omega_conf_to_dataclass, validate_config
+
+    smoke = yaml.safe_load((RECIPE / "profile" / "smoke_1gpu.yaml").read_text())
+    assert [k for k in keys_unknown_to_verl(smoke, base_config) if k not in SMOKE_EXTRA_KEYS] == []
+
+    argv = launch_command(**SMOKE_ENV, WORKER_ENV="VLLM_USE_FLASHINFER_SAMPLER=0")
+    assert not any("judge_base_url" in a for a in argv)
+    config = compose_from_command(argv)
+    OmegaConf.resolve(config)
+    validate_config(
+        config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config)
+    )
+    rollout = omega_conf_to_dataclass(config.actor_rollout_ref.rollout)
+    model = config.actor_rollout_ref.model
+    # What a one-GPU host without flash-attn needs (recipes/rl/README.md, "Smoke run").
+    assert (config.trainer.nnodes, config.trainer.n_gpus_per_node) == (1, 1)
+    assert model.use_remove_padding is False and model.override_config.attn_implementation == "sdpa"
+    assert config.actor_rollout_ref.actor.fsdp_config.ulysses_sequence_parallel_size == 1
+    assert rollout.agent.default_agent_loop == "longvt_tool_agent" and rollout.agent.num_workers == 1
+    assert rollout.engine_kwargs["vllm"]["num_gpu_blocks_override"] == 4096 and rollout.enforce_eager
+    assert config.trainer.total_training_steps >= 10 and rollout.n > 1  # a group needs different outcomes
+    # Ray takes only strings in runtime_env.env_vars: "0" must not come out as the int 0.
+    assert config.ray_kwargs.ray_init.runtime_env.env_vars.VLLM_USE_FLASHINFER_SAMPLER == "0"
+    assert isinstance(
+        OmegaConf.to_container(config.ray_kwargs.ray_init.runtime_env.env_vars)[
+            "VLLM_USE_FLASHINFER_SAMPLER"
+        ],
+        str,
+    )
+    raw_fn, reward_kwargs = get_custom_reward_fn(config).args
+    assert reward_kwargs["judge"] == "rule" and reward_kwargs["judge_base_url"] is None
+    # The smoke config keeps the full recipe's loop, tool and reward: only sizes and host workarounds differ.
+    full = compose_from_command(launch_command())
+    for key in (
+        "actor_rollout_ref.rollout.multi_turn.tool_config_path",
+        "reward.custom_reward_function.path",
+        "actor_rollout_ref.model.custom_chat_template",
+        "algorithm.adv_estimator",
+    ):
+        assert OmegaConf.select(config, key) == OmegaConf.select(full, key), key
+
+
+def test_launch_script_rejects_an_unknown_judge_mode():
+    environ = {k: v for k, v in os.environ.items() if k not in SCRIPT_ENV}
+    environ.update(SCRIPT_ENV, JUDGE_MODE="llm")
+    done = subprocess.run(
+        ["bash", str(RECIPE / "run_longvt_rl.sh")], env=environ, capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "JUDGE_MODE" in done.stderr
