@@ -13,12 +13,14 @@
 #   4. with PRUNE=FILE: install/wheelhouse.py prunes per FILE (packages and in-wheel files a run on that GPU
 #      generation does not use), writes DIR/pruned/ and DIR/bundle.tar.xz, and fails over MAX_BUNDLE_MB.
 # Variables: PY_VERSION (3.12), PLATFORMS (manylinux x86_64 tags), HOST_PROVIDES (space-separated globs),
-#   PRUNE (a prune profile), MAX_BUNDLE_MB (0 = no limit), PYTHON (the python that runs pip here).
+#   PRUNE (a prune profile), MAX_BUNDLE_MB (0 = no limit), PYTHON (the python that runs pip here), JOBS (parallel
+#   downloads, 4), CONSTRAINTS (another pin file than install/ENV.txt), PROJECT=0 (leave our own wheel out).
+#   pip's own variables apply (PIP_INDEX_URL, PIP_FIND_LINKS, ...).
 set -euo pipefail
 ENV_NAME="${1:?usage: build_wheelhouse.sh ENV DIR}"
 DIR="${2:?usage: build_wheelhouse.sh ENV DIR}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CONSTRAINTS="$ROOT/install/$ENV_NAME.txt"
+CONSTRAINTS="${CONSTRAINTS:-$ROOT/install/$ENV_NAME.txt}"
 [[ -f "$CONSTRAINTS" ]] || { echo "unknown environment '$ENV_NAME' (no $CONSTRAINTS)" >&2; exit 2; }
 PY="${PYTHON:-python3}"
 PY_VERSION="${PY_VERSION:-3.12}"
@@ -28,15 +30,6 @@ PLATFORMS="${PLATFORMS:-manylinux_2_39_x86_64 manylinux_2_35_x86_64 manylinux_2_
 # A CUDA host ships its torch stack; the lock pins the same torch, so downloading it (~3 GB) buys nothing.
 HOST_PROVIDES="${HOST_PROVIDES-torch torchvision torchaudio triton nvidia-* cuda-bindings cuda-pathfinder cuda-toolkit}"
 
-case "$ENV_NAME" in
-  gpu|gpu-conservative) EXTRAS="verl,engine,eval,mcp,data,ray"; EXTRA_SPEC=(vllm) ;;
-  gpu-rl-sglang) EXTRAS="verl,engine,eval,mcp,data,ray"; EXTRA_SPEC=(sglang) ;;
-  serve) EXTRAS="eval,mcp"; EXTRA_SPEC=(vllm) ;;
-  data) EXTRAS="data,ray,mcp"; EXTRA_SPEC=() ;;
-  cpu-test) EXTRAS="test"; EXTRA_SPEC=() ;;
-  *) echo "no recipe for '$ENV_NAME'" >&2; exit 2 ;;
-esac
-
 mkdir -p "$DIR"
 DIR="$(cd "$DIR" && pwd)"
 PIP=("$PY" -m pip --disable-pip-version-check)
@@ -45,28 +38,28 @@ for p in $PLATFORMS; do TAGS+=(--platform "$p"); done
 TAGS+=(--platform any)
 
 echo "[1/4] our wheel"
-"${PIP[@]}" wheel -q --no-deps -w "$DIR" "$ROOT"
+[[ "${PROJECT:-1}" == 0 ]] || "${PIP[@]}" wheel -q --no-deps -w "$DIR" "$ROOT"
 
 echo "[2/4] plan: the pins of install/$ENV_NAME.txt, less what the host provides"
 "$PY" "$ROOT/install/wheelhouse.py" plan "$CONSTRAINTS" --host-provides "$HOST_PROVIDES" \
   --lock "$DIR/wheelhouse.lock" --host-file "$DIR/host-provided.txt"
 
 echo "[3/4] download wheels for Python $PY_VERSION"
-# A pin with no wheel for the target is built here, once, and must come out pure Python (py3-none-any).
-todo="$(mktemp)"
-trap 'rm -f "$todo"' EXIT
-cp "$DIR/wheelhouse.lock" "$todo"
-for _ in $(seq 30); do
-  if out="$("${PIP[@]}" download -q --no-deps "${TAGS[@]}" -d "$DIR" -r "$todo" 2>&1)"; then break; fi
-  missing="$(grep -oE 'No matching distribution found for [^ ]+' <<<"$out" | awk '{print $NF}' | head -1)"
-  [[ -n "$missing" ]] || { echo "$out" >&2; exit 1; }
-  echo "  no wheel for $missing: building it"
-  "${PIP[@]}" wheel -q --no-deps -w "$DIR" "$missing"
-  name="${missing%%==*}"
+# One pip per pin, a few at a time (a failure stops nothing else). A pin with no wheel for the target is built
+# here, once, and must come out pure Python (py3-none-any).
+failed="$(mktemp)"
+trap 'rm -f "$failed"' EXIT
+export DIR PY
+export TAGS_LINE="${TAGS[*]}"
+xargs -P "${JOBS:-4}" -n 1 sh -c '"$PY" -m pip --disable-pip-version-check download -q --no-deps $TAGS_LINE -d "$DIR" "$0" \
+  >/dev/null 2>&1 || echo "$0"' <"$DIR/wheelhouse.lock" >"$failed"
+while read -r pin; do
+  echo "  no wheel for $pin: building it"
+  "${PIP[@]}" wheel -q --no-deps -w "$DIR" "$pin"
+  name="${pin%%==*}"
   ls "$DIR" | grep -iE "^${name//[-_.]/[-_.]}-.*-py3-none-any\.whl$" >/dev/null \
-    || { echo "$missing built to a platform wheel: build it on the target instead" >&2; exit 1; }
-  grep -viE "^${name}==" "$todo" >"$todo.next"; mv "$todo.next" "$todo"
-done
+    || { echo "$pin built to a platform wheel: build it on the target instead" >&2; exit 1; }
+done <"$failed"
 "$PY" "$ROOT/install/wheelhouse.py" report "$DIR"
 
 if [[ -n "${PRUNE:-}" ]]; then
