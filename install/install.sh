@@ -45,18 +45,26 @@ if [[ -n "$WHEELHOUSE" ]]; then
   fi
   PIP=("$PY" -m pip --disable-pip-version-check --python "$VENV/bin/python")
   if [[ -s "$WHEELHOUSE/host-provided.txt" ]]; then
-    bad=$("$VENV/bin/python" - "$WHEELHOUSE/host-provided.txt" <<'PY'
-import sys
+    # HOST_REQUIRED must be there at the pinned version (what the environment is built around); any other name of
+    # host-provided.txt (CUDA libraries the host's torch may bring in other versions, or not need) only warns.
+    bad=$(HOST_REQUIRED="${HOST_REQUIRED:-torch torchvision torchaudio}" "$VENV/bin/python" - \
+      "$WHEELHOUSE/host-provided.txt" <<'PY'
+import os, sys
 from importlib.metadata import PackageNotFoundError, version
+required = set(os.environ["HOST_REQUIRED"].split())
 for line in open(sys.argv[1]):
     name, _, want = line.strip().partition("==")
     try:
         have = version(name)
     except PackageNotFoundError:
-        print(f"{name}: missing (the wheelhouse expects the host's {want})")
+        have = None
+    if have is not None and have.split("+")[0] == want:
         continue
-    if have.split("+")[0] != want and name in ("torch", "torchvision", "torchaudio"):
-        print(f"{name}: host has {have}, the pins want {want}")
+    problem = f"{name}: " + ("missing" if have is None else f"host has {have}") + f" (the pins want {want})"
+    if name in required:
+        print(problem)
+    else:
+        print("note: " + problem, file=sys.stderr)
 PY
 )
     [[ -z "$bad" ]] || { echo "the host does not provide what this wheelhouse leaves to it:"$'\n'"$bad" >&2; exit 1; }

@@ -20,8 +20,10 @@ import argparse
 import csv
 import fnmatch
 import io
-import lzma
+import os
 import re
+import shutil
+import subprocess
 import sys
 import tarfile
 import zipfile
@@ -121,6 +123,24 @@ def repack(src: Path, dst: Path, dist: str, drop, keep) -> int:
     return removed
 
 
+def pack(folder: Path, bundle: Path) -> None:
+    """tar.xz of the folder as wheelhouse/; the xz tool with all cores when present (lzma is single-threaded)."""
+    preset = os.environ.get("XZ_PRESET", "6")
+    if shutil.which("xz") and shutil.which("tar"):
+        files = sorted(p.name for p in folder.iterdir())
+        tar = subprocess.Popen(
+            ["tar", "-cf", "-", "--transform", "s,^,wheelhouse/,", *files], cwd=folder, stdout=subprocess.PIPE
+        )
+        with open(bundle, "wb") as fh:
+            subprocess.run(["xz", "-T0", f"-{preset}", "-c"], stdin=tar.stdout, stdout=fh, check=True)
+        if tar.wait() != 0:
+            raise SystemExit("tar failed")
+        return
+    with tarfile.open(bundle, "w:xz", preset=int(preset)) as tar:
+        for p in sorted(folder.iterdir()):
+            tar.add(p, arcname=f"wheelhouse/{p.name}")
+
+
 def prune(args: argparse.Namespace) -> None:
     src_dir = Path(args.dir)
     packages, drop, keep = read_profile(Path(args.profile))
@@ -148,9 +168,7 @@ def prune(args: argparse.Namespace) -> None:
         if (src_dir / name).exists():
             (out / name).write_bytes((src_dir / name).read_bytes())
     bundle = src_dir / "bundle.tar.xz"
-    with tarfile.open(bundle, "w:xz", preset=6 | lzma.PRESET_DEFAULT) as tar:
-        for p in sorted(out.iterdir()):
-            tar.add(p, arcname=f"wheelhouse/{p.name}")
+    pack(out, bundle)
     size = bundle.stat().st_size / MIB
     unpacked = sum(p.stat().st_size for p in out.glob("*.whl")) / MIB
     print(f"left out {len(left_out)} distributions; shrunk {len(shrunk)} wheels")

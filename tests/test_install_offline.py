@@ -123,9 +123,10 @@ def test_install_refuses_a_host_without_what_the_wheelhouse_leaves_to_it(index, 
     (wh / "host-provided.txt").write_text("no-such-host-package==1.0\n")
     done = subprocess.run(
         ["bash", str(ROOT / "install/install.sh"), "test-env", "--wheelhouse", str(wh)],
-        env={**env, "VENV": str(tmp_path / "v2")}, capture_output=True, text=True, timeout=600,
+        env={**env, "VENV": str(tmp_path / "v2"), "HOST_REQUIRED": "no-such-host-package"},
+        capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    assert done.returncode == 1 and "no-such-host-package: missing" in done.stderr
+    assert done.returncode == 1 and "no-such-host-package: missing (the pins want 1.0)" in done.stderr
 
 
 @pytest.mark.slow

@@ -262,3 +262,50 @@ def test_launch_script_rejects_an_unknown_judge_mode():
         ["bash", str(RECIPE / "run_longvt_rl.sh")], env=environ, capture_output=True, text=True
     )
     assert done.returncode == 2 and "JUDGE_MODE" in done.stderr
+
+
+def crop_response_tokens(video, frames: int, processor) -> int:
+    """Response tokens one crop_video result costs in the rollout: visual tokens (real Qwen2.5-VL image processor at
+    the tool's pixel budget), the vision start/end pair and timestamp label per frame, and the tool's summary text."""
+    from longvt_plugins.core.crop_tool import CropBudget, CropVideoTool, timestamped_parts
+    from longvt_plugins.verl.tool import budget_from_config
+
+    tool_cfg = yaml.safe_load(Path(resource_path("verl/tool_config.yaml")).read_text())["tools"][0]["config"]
+    budget: CropBudget = budget_from_config(tool_cfg)
+    result = CropVideoTool(str(video), budget).execute({"start_time": 0.0, "end_time": float(frames)})
+    assert result.ok and len(result.frames) == min(frames, budget.max_frames), result.text
+    size = {"shortest_edge": budget.min_pixels, "longest_edge": budget.max_pixels}
+    grid = processor.image_processor(images=result.frames, size=size, return_tensors="pt")["image_grid_thw"]
+    visual = int((grid.prod(-1) // 4).sum())
+    labels = sum(
+        len(processor.tokenizer(p["text"]).input_ids)
+        for p in timestamped_parts(result.frames, result.timestamps)[::2]
+    )
+    return visual + 2 * len(result.frames) + labels + len(processor.tokenizer(result.text).input_ids)
+
+
+def resource_path(relative: str) -> str:
+    from longvt_plugins.verl.plugin import resource_path as shipped
+
+    return shipped(relative)
+
+
+@pytest.mark.slow
+def test_response_budget_holds_what_the_recipe_says(tmp_path, tiny_model_dir):
+    """longvt_grpo.yaml / README: 16,384 response tokens hold ONE full 128-frame crop of a 16:9 video (~10k tokens),
+    or five crops of up to 32 frames; not five full crops (upstream's implied promise)."""
+    from transformers import AutoProcessor
+
+    from longvt_plugins.testing.videos import make_synthetic_video
+
+    video = make_synthetic_video(tmp_path / "wide.mp4", duration=130.0, fps=1.0, width=1280, height=720).path
+    processor = AutoProcessor.from_pretrained(tiny_model_dir)
+    full = crop_response_tokens(video, 128, processor)
+    small = crop_response_tokens(video, 32, processor)
+    recipe = yaml.safe_load((RECIPE / "longvt_grpo.yaml").read_text())
+    budget = recipe["data"]["max_response_length"]
+    reasoning = 1024  # the model's own text over the trajectory, kept small on purpose
+    assert 8_000 < full < 12_000, full  # 60 visual + ~18 text tokens a frame at 280x168 px
+    assert (budget - reasoning) // full == 1
+    assert 5 * small + reasoning <= budget
+    assert 5 * full > 2 * budget  # the old comment's "5 crops of 128 frames" needs ~3x the budget
