@@ -14,7 +14,8 @@ if [[ "${2:-}" == "--wheelhouse" ]]; then
 fi
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
-PY="${PYTHON:-python3}"
+# Absolute: once the venv exists, a bare `python3` could resolve to the venv's own (no pip there) via PATH.
+PY="$(command -v "${PYTHON:-python3}")"
 CONSTRAINTS="${CONSTRAINTS:-$ROOT/install/$ENV_NAME.txt}"
 [[ -f "$CONSTRAINTS" ]] || { echo "unknown environment '$ENV_NAME' (no $CONSTRAINTS)" >&2; exit 2; }
 

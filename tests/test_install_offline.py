@@ -107,7 +107,16 @@ def test_wheelhouse_installs_offline_and_keeps_the_hosts_package(index, tmp_path
     assert (wh / "wheelhouse.lock").read_text().split() == ["tinya==1.0", "tinyb==2.0"]
 
     venv = tmp_path / "venv"
-    offline = {**env, "PIP_FIND_LINKS": "", "VENV": str(venv)}  # only the wheelhouse from here on
+    # Only the wheelhouse from here on; and PYTHON a bare name with the venv first on PATH (as on a host whose
+    # profile puts the venv there): the script must keep using the host's python, not the new venv's pip-less one.
+    path = f"{venv / 'bin'}:{Path(sys.executable).parent}:{os.environ['PATH']}"
+    offline = {
+        **env,
+        "PIP_FIND_LINKS": "",
+        "VENV": str(venv),
+        "PYTHON": Path(sys.executable).name,
+        "PATH": path,
+    }
     out = run(["bash", str(ROOT / "install/install.sh"), "test-env", "--wheelhouse", str(wh)], offline)
     assert "offline" in out
     assert imports(venv, "import tinyb, yaml; print(tinyb.VALUE, yaml.__file__)").startswith("b ")

@@ -57,7 +57,7 @@ fi
 [[ -n "${EXPERIMENT_NAME:-}" ]] && args+=("trainer.experiment_name=$EXPERIMENT_NAME")
 for kv in ${WORKER_ENV:-}; do
   # Quoted: Hydra would turn VAR=0 into an int, and Ray accepts only strings in env_vars.
-  args+=("+ray_kwargs.ray_init.runtime_env.env_vars.${kv%%=*}=\"${kv#*=}\"")
+  args+=("++ray_kwargs.ray_init.runtime_env.env_vars.${kv%%=*}=\"${kv#*=}\"")
 done
 args+=("$@")
 
