@@ -5,7 +5,9 @@
 #   e.g. recipes/eval/run_eval.sh longvideotool/LongVT-RFT longvtp_videomme_sub_tool 768
 #
 # Needs: vLLM (see pins.txt) on this machine, and a judge server: LONGVT_JUDGE_BASE_URL (+ LONGVT_JUDGE_MODEL).
-# Env: PORT (8000), DP (data-parallel replicas, default: all GPUs), OUT (eval_logs), VIDEOS (video root).
+# Env: PORT (8000), DP (data-parallel replicas, default: all GPUs), OUT (eval_logs), VIDEOS (video root),
+#   MAX_MODEL_LEN / LIMIT_MM (override the sizes computed from the protocol below), VLLM_ARGS (more vllm flags),
+#   DRY_RUN=1 (print the vllm serve command, one argument per line, and stop; tests use it).
 set -euo pipefail
 
 CKPT=${1:?checkpoint (HF id or path)}
@@ -32,8 +34,34 @@ if [[ "$FAMILY" == "qwen2_5_vl" ]]; then
   TEMPLATE_ARGS=(--chat-template "$TEMPLATE")
 fi
 
-vllm serve "$CKPT" "${TEMPLATE_ARGS[@]}" --enable-auto-tool-choice --tool-call-parser hermes \
-  --data-parallel-size "$DP" --port "$PORT" --trust-remote-code &
+# Size vLLM from the protocol: every frame goes to the server as an image (the skim's MAX_FRAMES plus each crop's
+# frames), and vLLM refuses a request with more images than --limit-mm-per-prompt (its default is far lower).
+# The context must hold all those frames plus the protocol's new tokens, capped at the model's own limit.
+read -r SIZED_LIMIT SIZED_LEN < <(python - "$CKPT" "$MAX_FRAMES" <<'PY'
+import sys
+from transformers import AutoConfig
+from longvt_plugins.lmms_eval.protocol import PAPER_PROTOCOL
+from longvt_plugins.lmms_eval.serving import serve_limits
+cfg = AutoConfig.from_pretrained(sys.argv[1])
+ceiling = getattr(getattr(cfg, "text_config", cfg), "max_position_embeddings", None)
+images, length, note = serve_limits(PAPER_PROTOCOL, skim_frames=int(sys.argv[2]), model_max_len=ceiling)
+if note:
+    print(note, file=sys.stderr)
+print(images, length)
+PY
+)
+LIMIT_MM=${LIMIT_MM:-$SIZED_LIMIT}
+MAX_MODEL_LEN=${MAX_MODEL_LEN:-$SIZED_LEN}
+
+# shellcheck disable=SC2206  # VLLM_ARGS is a list of flags on purpose
+SERVE=(vllm serve "$CKPT" "${TEMPLATE_ARGS[@]}" --enable-auto-tool-choice --tool-call-parser hermes
+  --limit-mm-per-prompt "{\"image\": $LIMIT_MM, \"video\": 0}" --max-model-len "$MAX_MODEL_LEN"
+  --data-parallel-size "$DP" --port "$PORT" --trust-remote-code ${VLLM_ARGS:-})
+if [[ "${DRY_RUN:-0}" == 1 ]]; then
+  printf '%s\n' "${SERVE[@]}"
+  exit 0
+fi
+"${SERVE[@]}" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 
