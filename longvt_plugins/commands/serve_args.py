@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from dataclasses import replace
 
 import typer
 
@@ -19,6 +20,11 @@ def serve_args(
         True,
         "--template/--no-template",
         help="Also print --chat-template (off for Qwen3-VL: it has its own).",
+    ),
+    model_max_len: int | None = typer.Option(
+        None,
+        "--model-max-len",
+        help="The model's own position limit: the context is capped there (with a note).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the numbers and how they were sized, as JSON."),
 ) -> None:
@@ -37,6 +43,13 @@ def serve_args(
         )
     except (KeyError, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from exc
+    if model_max_len and limits.max_model_len > model_max_len:
+        typer.echo(
+            f"note: {proto.name} needs a {limits.max_model_len}-token context but the model allows {model_max_len}; "
+            f"serving at {model_max_len}: a turn past it ends its sample as context_exhausted",
+            err=True,
+        )
+        limits = replace(limits, max_model_len=model_max_len)
     args = limits.vllm_args()
     path = str(resources.files("longvt_plugins.templates").joinpath(proto.chat_template))
     if template:
