@@ -9,7 +9,11 @@
 # Needs: vLLM (see pins.txt) on this machine, and a judge server: LONGVT_JUDGE_BASE_URL (+ LONGVT_JUDGE_MODEL).
 # Env: PORT (8000), DP (data-parallel replicas, default: all GPUs), OUT (eval_logs), VIDEOS (video root),
 #   PROTOCOL (upstream), JUDGE_FALLBACK (stop: an unreachable judge stops the run | rule), VLLM_ARGS (more vllm flags; given last, they win over the sized ones),
-#   DRY_RUN=1 (print the vllm serve command, one argument per line, and stop; tests use it).
+#   LIMIT (lmms-eval --limit: docs per task, for a small smoke run), NCCL_NVLS_ENABLE (0: NVLink multicast off for the
+#   vLLM data-parallel ranks; the lent multi-GPU hosts need it off),
+#   DRY_RUN=1 (print the vllm serve command, one argument per line, and stop; tests use it),
+#   DRY_RUN=eval (print the lmms-eval client command the same way, after `env` and the variables it runs with).
+# Several GPUs of one node: DP=N serves N replicas behind one port; the client's concurrency is DP x 8 requests.
 set -euo pipefail
 
 CKPT=${1:?checkpoint (HF id or path)}
@@ -19,6 +23,7 @@ PROTOCOL=${PROTOCOL:-upstream}   # upstream (what released LongVT checkpoints we
 PORT=${PORT:-8000}
 OUT=${OUT:-eval_logs}
 DP=${DP:-$(python -c "import torch; print(max(1, torch.cuda.device_count()))")}
+export NCCL_NVLS_ENABLE=${NCCL_NVLS_ENABLE:-0}
 
 if [[ -z "${LONGVT_JUDGE_BASE_URL:-}" ]]; then
   echo "warning: LONGVT_JUDGE_BASE_URL is not set; open answers will be scored by rule (judge_fallback=1)" >&2
@@ -45,21 +50,30 @@ if [[ "${DRY_RUN:-0}" == 1 ]]; then
   printf '%s\n' "${SERVE[@]}"
   exit 0
 fi
-"${SERVE[@]}" &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
+if [[ "${DRY_RUN:-0}" != eval ]]; then  # DRY_RUN=eval: no server, just the client command below
+  "${SERVE[@]}" &
+  SERVER=$!
+  trap 'kill $SERVER 2>/dev/null || true' EXIT
 
-# Wait for the server to answer rather than sleeping a fixed time.
-for _ in $(seq 1 180); do
-  if curl -sf "http://127.0.0.1:$PORT/v1/models" >/dev/null; then break; fi
-  if ! kill -0 $SERVER 2>/dev/null; then echo "vllm exited" >&2; exit 1; fi
-  sleep 5
-done
-curl -sf "http://127.0.0.1:$PORT/v1/models" >/dev/null || { echo "vllm did not come up in 15 min" >&2; exit 1; }
+  # Wait for the server to answer rather than sleeping a fixed time.
+  for _ in $(seq 1 180); do
+    if curl -sf "http://127.0.0.1:$PORT/v1/models" >/dev/null; then break; fi
+    if ! kill -0 $SERVER 2>/dev/null; then echo "vllm exited" >&2; exit 1; fi
+    sleep 5
+  done
+  curl -sf "http://127.0.0.1:$PORT/v1/models" >/dev/null || { echo "vllm did not come up in 15 min" >&2; exit 1; }
+fi
 
 VIDEO_ARGS=()
 [[ -n "${VIDEOS:-}" ]] && VIDEO_ARGS=(--videos "$VIDEOS")
 MODEL_ARGS="base_url=http://127.0.0.1:$PORT/v1,model_version=$CKPT,concurrency=$((DP * 8))"
 [[ -n "$MAX_FRAMES" ]] && MODEL_ARGS+=",max_frames=$MAX_FRAMES"
-longvt eval run --protocol "$PROTOCOL" --judge-fallback "${JUDGE_FALLBACK:-stop}" --tasks "$TASK" --output "$OUT" "${VIDEO_ARGS[@]}" \
-  --model longvt_agent --model-args "$MODEL_ARGS"
+LIMIT_ARGS=()
+[[ -n "${LIMIT:-}" ]] && LIMIT_ARGS=(--limit "$LIMIT")
+EVAL=(longvt eval run --protocol "$PROTOCOL" --judge-fallback "${JUDGE_FALLBACK:-stop}" --tasks "$TASK" --output "$OUT"
+  "${VIDEO_ARGS[@]}" "${LIMIT_ARGS[@]}" --model longvt_agent --model-args "$MODEL_ARGS")
+if [[ "${DRY_RUN:-0}" == eval ]]; then
+  printf '%s\n' env "NCCL_NVLS_ENABLE=$NCCL_NVLS_ENABLE" "${EVAL[@]}"
+  exit 0
+fi
+"${EVAL[@]}"

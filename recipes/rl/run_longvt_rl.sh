@@ -10,6 +10,8 @@
 # PROFILE: a file of recipes/rl/profile/ merged over longvt_grpo.yaml (`+profile=NAME`).
 # JUDGE_MODE: grade (default; needs LONGVT_JUDGE_BASE_URL) | equivalent (same) | rule (no judge server at all).
 # WORKER_ENV="K=V K2=V2": extra variables for every Ray worker (written as strings; Ray refuses ints).
+# NCCL_NVLS_ENABLE (default 0): NVLink multicast, off for this shell and every Ray worker; the lent multi-GPU hosts
+#   need it off. Several GPUs of one node: PROFILE=smoke_ngpu GPUS_PER_NODE=N (README "Several GPUs of one node").
 # LONGVT_DRY_RUN=1 prints the command, one argument per line, instead of running it (the recipe test uses this).
 set -euo pipefail
 
@@ -30,6 +32,7 @@ ROLLOUT="${ROLLOUT:-vllm}"                # vllm | sglang
 PYTHON="${PYTHON:-python3}"
 # The decoder qwen_vl_utils uses in the rollout workers (its torchvision reader is gone in torchvision>=0.28).
 FORCE_QWENVL_VIDEO_READER="${FORCE_QWENVL_VIDEO_READER:-decord}"
+NCCL_NVLS_ENABLE="${NCCL_NVLS_ENABLE:-0}"
 
 args=(
   "$PYTHON" -m verl.trainer.main_ppo
@@ -42,6 +45,8 @@ args=(
   "reward.custom_reward_function.reward_kwargs.judge=$JUDGE_MODE"
   # Every Ray actor on every node gets these through the job's runtime_env (not just this shell).
   "+ray_kwargs.ray_init.runtime_env.env_vars.FORCE_QWENVL_VIDEO_READER=$FORCE_QWENVL_VIDEO_READER"
+  # Quoted, or Hydra makes 0 an int (Ray takes only strings); NCCL in the FSDP and vLLM workers reads it there.
+  "++ray_kwargs.ray_init.runtime_env.env_vars.NCCL_NVLS_ENABLE=\"$NCCL_NVLS_ENABLE\""
 )
 if [[ "$JUDGE_MODE" != rule ]]; then
   args+=(
@@ -66,6 +71,6 @@ if [[ "${LONGVT_DRY_RUN:-0}" == "1" ]]; then
   exit 0
 fi
 
-export FORCE_QWENVL_VIDEO_READER
+export FORCE_QWENVL_VIDEO_READER NCCL_NVLS_ENABLE
 ulimit -n 65535 2>/dev/null || true
 exec "${args[@]}"
