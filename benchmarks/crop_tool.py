@@ -246,7 +246,7 @@ def write_results(res: dict) -> str:
     lines = [
         "# crop_video benchmark",
         "",
-        f"Command: `{cmd}` (repeats: (a)/(c) {args.repeats}, (b) {args.upstream_repeats}; median per window)",
+        f"Command: `{cmd}` (repeats: (a)/(a0)/(c)/(c') {args.repeats}, (b) {args.upstream_repeats}; median per window)",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.platform()}; load average at the end {os.getloadavg()[0]:.1f} (cores shared with other jobs)",
         f"Video: {info.width}x{info.height} {info.codec}, {info.fps:g} fps, {info.duration / 60:.0f} min, "
