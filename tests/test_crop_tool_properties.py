@@ -156,9 +156,9 @@ def test_ten_thousand_argument_sets_never_escape(small_video, decoy, monkeypatch
     opened: list[str] = []
     real_open_reader = V.open_reader
 
-    def watched_open_reader(backend, path):  # every decoder opens its file through here
+    def watched_open_reader(backend, path, size=None):  # every decoder opens its file through here
         opened.append(os.path.realpath(path))
-        return real_open_reader(backend, path)
+        return real_open_reader(backend, path, size)
 
     monkeypatch.setattr(V, "open_reader", watched_open_reader)
     py_opened: list[str] = []

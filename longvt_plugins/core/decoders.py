@@ -1,7 +1,9 @@
 """The video decoders behind `core.video`: decord, torchcodec and PyAV, one small reader class each.
 
-A reader is opened once per video, knows its frame count / fps / size / codec, and decodes exactly the frame
-indices it is asked for. Frame i means what the decoder means by it (i-th frame in presentation order), and its
+A reader is opened once per video (and output size), knows its frame count / fps / native size / codec, and decodes
+exactly the frame indices it is asked for. `size=(height, width)` makes the decoder scale each frame itself, in
+FFmpeg's swscale after decoding and before the RGB frame is built: much cheaper than converting the full-resolution
+frame to RGB and resizing it afterwards, at the price of swscale's bicubic instead of PIL's (see docs/crop_tool.md). Frame i means what the decoder means by it (i-th frame in presentation order), and its
 timestamp is the decoder's presentation time of that frame, relative to the first frame.
 Readers are not thread-safe; `core.video` hands each one to one thread at a time.
 """
@@ -50,15 +52,14 @@ def _no_video_stream(path: str, kinds: list[str]):
 
 
 class DecordReader:
-    def __init__(self, path: str):
+    def __init__(self, path: str, size: tuple[int, int] | None = None):
         import decord
 
-        self.codec, _, _ = _header(path)
-        self._vr = decord.VideoReader(path, ctx=decord.cpu(0))
+        self.codec, self.width, self.height = _header(path)
+        h, w = size or (-1, -1)
+        self._vr = decord.VideoReader(path, ctx=decord.cpu(0), width=w, height=h)
         self.num_frames = len(self._vr)
         self.fps = float(self._vr.get_avg_fps())
-        h, w = self._vr[0].shape[:2] if self.num_frames else (0, 0)
-        self.height, self.width = int(h), int(w)
         self._t0 = float(self._vr.get_frame_timestamp([0])[0][0]) if self.num_frames else 0.0
 
     def get_frames(self, indices: list[int]) -> list[np.ndarray]:
@@ -74,12 +75,14 @@ class DecordReader:
 
 
 class TorchcodecReader:
-    def __init__(self, path: str):
+    def __init__(self, path: str, size: tuple[int, int] | None = None):
         from torchcodec.decoders import VideoDecoder
+        from torchcodec.transforms import Resize
 
         self.codec, _, _ = _header(path)
         # exact mode scans the file once, so frame i is the i-th presented frame, like decord's index.
-        self._dec = VideoDecoder(path, seek_mode="exact")
+        transforms = [Resize(size=tuple(size))] if size else None
+        self._dec = VideoDecoder(path, seek_mode="exact", transforms=transforms)
         md = self._dec.metadata
         self.num_frames = int(md.num_frames or 0)
         self.fps = float(md.average_fps or 0.0)
@@ -107,9 +110,10 @@ class PyAVReader:
     """Indexes packet timestamps once (demux only, no decoding), then seeks to the keyframe before each wanted
     frame and decodes forward. Consecutive wanted frames inside one GOP share a single decode pass."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, size: tuple[int, int] | None = None):
         import av
 
+        self._size = size
         self._c = av.open(path)
         if not self._c.streams.video:
             kinds = sorted({s.type for s in self._c.streams}) or ["no streams"]
@@ -149,7 +153,8 @@ class PyAVReader:
                     continue
                 self._cur = fi
                 if fi == i:
-                    got[i] = frame.to_ndarray(format="rgb24")
+                    h, w = self._size or (None, None)
+                    got[i] = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="BICUBIC")
                     break
                 if fi > i:
                     break
@@ -193,8 +198,9 @@ def first_frame_state(path: str) -> str:
 _READERS = {"decord": DecordReader, "torchcodec": TorchcodecReader, "pyav": PyAVReader}
 
 
-def open_reader(backend: str, path: str) -> Reader:
-    return _READERS[backend](path)
+def open_reader(backend: str, path: str, size: tuple[int, int] | None = None) -> Reader:
+    """`size=(height, width)`: the reader returns frames scaled to it by the decoder; None: the native size."""
+    return _READERS[backend](path, size)
 
 
 def _first_line(e: BaseException) -> str:
