@@ -83,7 +83,8 @@ class MediaLoader:
     def _crop(self, ref: CropReplay, rid: str):
         from longvt_plugins.core.crop_tool import CropBudget, CropVideoTool
 
-        tool = CropVideoTool(self.path(ref.video, rid), budget=CropBudget(**self.crop_budget))
+        budget = CropBudget(**{**self.crop_budget, **ref.budget})  # the trace's own budget wins
+        tool = CropVideoTool(self.path(ref.video, rid), budget=budget)
         return tool.execute(dict(ref.arguments))
 
     def _replayed_tool_turn(
@@ -101,9 +102,26 @@ class MediaLoader:
         return {"role": "tool", "content": parts}, images
 
     # ------------------------------------------------------------------------------------------------ load
-    def load(self, row: TraceRow) -> Materialized:
+    def _sample(self, ref: VideoRef, rid: str):
         from longvt_plugins.core.video import VideoError, sample_window
 
+        s = self._video_settings(ref)
+        try:
+            return sample_window(
+                self.path(ref.url, rid),
+                ref.start,
+                ref.end,
+                fps=float(s["fps"]),
+                min_frames=int(s["min_frames"]),
+                max_frames=int(s["max_frames"]),
+                min_pixels=int(s["min_pixels"]),
+                max_pixels=int(s["max_pixels"]),
+                total_pixels=s.get("total_pixels"),
+            )
+        except VideoError as e:
+            raise BadRow(rid, f"video {ref.url}: {e}") from None
+
+    def load(self, row: TraceRow) -> Materialized:
         out = Materialized(messages=[])
         for msg in row.messages:
             if msg["role"] == "tool" and msg.get("content") is None:
@@ -117,21 +135,12 @@ class MediaLoader:
                     out.images.append(self._image(row.media[p["ref"]], row.row_id))
                 elif p["type"] == "video":
                     ref = row.media[p["ref"]]
-                    s = self._video_settings(ref)
-                    try:
-                        got = sample_window(
-                            self.path(ref.url, row.row_id),
-                            ref.start,
-                            ref.end,
-                            fps=float(s["fps"]),
-                            min_frames=int(s["min_frames"]),
-                            max_frames=int(s["max_frames"]),
-                            min_pixels=int(s["min_pixels"]),
-                            max_pixels=int(s["max_pixels"]),
-                            total_pixels=s.get("total_pixels"),
-                        )
-                    except VideoError as e:
-                        raise BadRow(row.row_id, f"video {ref.url}: {e}") from None
+                    got = self._sample(ref, row.row_id)
+                    if ref.as_frames:
+                        images, frame_parts = _as_frames(got)
+                        out.images.extend(images)
+                        parts.extend(frame_parts)
+                        continue
                     out.videos.append(np.stack(got.frames))
                     out.video_fps.append(float(got.sample_fps))
                 parts.append({k: v for k, v in p.items() if k != "ref"})
@@ -154,9 +163,20 @@ class MediaLoader:
                     w, h = image.size
                     img.append(processor.image_processor.get_number_of_image_patches(h, w, {}) // merge)
                 continue
+            parts = []
             for p in msg["content"]:
+                ref = row.media[p["ref"]] if "ref" in p else None
+                if (
+                    isinstance(ref, VideoRef) and ref.as_frames
+                ):  # decoded: the labels are the frames' timestamps
+                    images, frame_parts = _as_frames(self._sample(ref, row.row_id))
+                    parts.extend(frame_parts)
+                    for image in images:
+                        w, h = image.size
+                        img.append(processor.image_processor.get_number_of_image_patches(h, w, {}) // merge)
+                    continue
+                parts.append({k: v for k, v in p.items() if k != "ref"})
                 if p["type"] == "image":
-                    ref = row.media[p["ref"]]
                     if ref.url.startswith("data:"):
                         w, h = self._image(ref, row.row_id).size
                     else:
@@ -164,7 +184,6 @@ class MediaLoader:
                             w, h = im.size
                     img.append(processor.image_processor.get_number_of_image_patches(h, w, {}) // merge)
                 elif p["type"] == "video":
-                    ref = row.media[p["ref"]]
                     s = self._video_settings(ref)
                     try:
                         info = probe(self.path(ref.url, row.row_id))
@@ -181,7 +200,19 @@ class MediaLoader:
                     vid.append(
                         processor.video_processor.get_num_of_video_patches(len(idx), h, w, {}) // vmerge
                     )
-            messages.append(
-                {**msg, "content": [{k: v for k, v in p.items() if k != "ref"} for p in msg["content"]]}
-            )
+            messages.append({**msg, "content": parts})
         return messages, img, vid
+
+
+def _as_frames(got) -> tuple[list[Image.Image], list[dict[str, Any]]]:
+    """A sampled video as the agent shows it: a "<t s>" text part before each frame's image placeholder."""
+    from longvt_plugins.core.crop_tool import timestamped_parts
+
+    images, parts = [], []
+    for q in timestamped_parts(got.to_pil(), got.timestamps):
+        if q["type"] == "image":
+            images.append(q["image"])
+            parts.append({"type": "image"})
+        else:
+            parts.append(q)
+    return images, parts

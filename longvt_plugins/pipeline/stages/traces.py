@@ -2,9 +2,13 @@
 skim, real crop_video calls on the file), the judge checks its final answer against the QA's answer, and
 accepted traces are also written as SFT rows in the lmms-engine plugin's schema (data/schemas/sft_trace.md).
 
-A rejected trace (wrong answer, no answer, no crop overlapping the evidence span when that is required) is a
-record with `accepted: false` and the reason; a teacher server that fails is a failure record (retry with
-`--retry-failed`).
+A rejected trace (wrong answer, no answer, a transcript that fails the RL format check, no crop overlapping the
+evidence span when that is required) is a record with `accepted: false` and the reason; `finalize` counts the
+reasons. A teacher server that fails is a failure record (retry with `--retry-failed`).
+
+What the student is shown is what the teacher was shown: the SFT row presents the skim as timestamped frames
+(the agent's own presentation) with the skim budget of the run, and each replayed crop carries the crop budget the
+teacher's call ran with, so the replay re-makes the same frames the teacher's text talks about.
 """
 
 from __future__ import annotations
@@ -12,14 +16,18 @@ from __future__ import annotations
 from longvt_plugins.pipeline.runner import Unit, UnitFailed
 from longvt_plugins.pipeline.stages.base import Stage
 
+# CropBudget fields that decide which frames a replayed crop returns (the call cap does not).
+_REPLAY_BUDGET_KEYS = ("fps", "min_frames", "max_frames", "min_pixels", "max_pixels", "patch_size")
+
 
 def _overlaps(windows: list[tuple[float, float]], start: float, end: float) -> bool:
     return any(min(b, end) > max(a, start) for a, b in windows)
 
 
 def sft_row_from_trace(trace, qa: dict) -> dict:
-    """An SFT row (lmms-engine plugin schema): the skim as a video part with the skim budget, the agent's text,
-    assistant turns with their crop_video calls, and tool turns replayed by the crop tool at training time."""
+    """An SFT row (lmms-engine plugin schema): the skim as a video part presented as timestamped frames with the
+    skim budget, the agent's text, assistant turns with their crop_video calls, and tool turns replayed by the
+    crop tool at training time with the trace's own crop budget."""
     from longvt_plugins.core.crop_tool import CROP_VIDEO_SCHEMA
 
     b = trace.budgets
@@ -34,7 +42,9 @@ def sft_row_from_trace(trace, qa: dict) -> dict:
         "max_frames": b.get("skim_max_frames", 64),
         "min_pixels": b.get("skim_min_pixels", 28 * 28),
         "max_pixels": b.get("skim_max_pixels", 224 * 224),
+        "as_frames": True,  # "<t s>" label + image per skim frame, exactly as the agent shows them
     }
+    crop_budget = {k: v for k, v in (b.get("crop") or {}).items() if k in _REPLAY_BUDGET_KEYS}
     system = next((m["content"] for m in trace.messages if m["role"] == "system"), "")
     messages: list[dict] = [
         {"role": "system", "content": [{"type": "text", "text": system}]},
@@ -55,7 +65,9 @@ def sft_row_from_trace(trace, qa: dict) -> dict:
                 for c in calls
             ]
         messages.append(msg)
-        messages.extend({"role": "tool", "name": c["name"], "replay": True} for c in calls)
+        messages.extend(
+            {"role": "tool", "name": c["name"], "replay": True, "budget": crop_budget} for c in calls
+        )
     return {
         "id": qa["id"],
         "video": trace.video["path"],
@@ -79,6 +91,8 @@ class TracesStage(Stage):
         "max_total_tokens": 8192,
         "crop_max_frames": 32,
         "temperature": 0.2,
+        # Any AgentBudgets field (skim_fps, skim_max_pixels, ...; "crop": {CropBudget fields}); wins over the above.
+        "budgets": {},
     }
 
     def plan(self, inputs):
@@ -111,16 +125,23 @@ class TracesStage(Stage):
 
     def run(self, unit):
         from longvt_plugins.core.agent import AgentBudgets, run_agent, score_trace
+        from longvt_plugins.core.answer import check_format  # the RL format reward's own check
         from longvt_plugins.core.backends import GenerationParams
         from longvt_plugins.core.crop_tool import CropBudget
+        from longvt_plugins.lmms_eval.traces import transcript  # the text that check reads, as eval scores it
 
         q, o = unit.payload, self.options
+        given = dict(o.get("budgets") or {})
+        crop = {"max_frames": int(o["crop_max_frames"]), **(given.pop("crop", None) or {})}
         budgets = AgentBudgets(
-            skim_max_frames=int(o["skim_max_frames"]),
-            max_turns=int(o["max_turns"]),
-            max_new_tokens=int(o["max_new_tokens"]),
-            max_total_tokens=int(o["max_total_tokens"]),
-            crop=CropBudget(max_frames=int(o["crop_max_frames"])),
+            **{
+                "skim_max_frames": int(o["skim_max_frames"]),
+                "max_turns": int(o["max_turns"]),
+                "max_new_tokens": int(o["max_new_tokens"]),
+                "max_total_tokens": int(o["max_total_tokens"]),
+                **given,
+                "crop": CropBudget(**crop),
+            }
         )
         trace = run_agent(
             q["path"],
@@ -142,6 +163,9 @@ class TracesStage(Stage):
             reasons.append(f"answer judged wrong ({score.get('method')})")
         if not trace.crop_windows:
             reasons.append("no successful crop_video call")
+        fmt = check_format(transcript(trace))
+        if not fmt.ok:
+            reasons.append(f"format: {fmt.reason}")
         elif o["require_overlap"] and not _overlaps(trace.crop_windows, q["start"], q["end"]):
             reasons.append("no crop overlaps the evidence span")
         accepted = not reasons
@@ -163,6 +187,20 @@ class TracesStage(Stage):
         if accepted:
             record["sft_row"] = sft_row_from_trace(trace, q)
         return [record]
+
+    def finalize(self, records, failures):
+        """Count rejections by reason (logged in the stage's `rejections.json`)."""
+        import json
+        from collections import Counter
+
+        counts = Counter(
+            reason for r in records if not r.get("accepted") for reason in r["reason"].split("; ")
+        )
+        path = self.config.workdir / self.name / "rejections.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"accepted": sum(bool(r.get("accepted")) for r in records),
+                                    "rejected": dict(sorted(counts.items()))}, indent=1))  # fmt: skip
+        return records, failures
 
 
 STAGE = TracesStage

@@ -1,0 +1,105 @@
+"""The miniature LongVT recipe end to end: task data -> stage-7 traces -> `longvt train sft` -> held-out eval.
+
+    python -m longvt_plugins.miniature all --work runs/miniature      # everything, from scratch
+    python -m longvt_plugins.miniature checkpoint                      # rebuild the shipped demo checkpoint
+
+Every step writes under the work directory (gitignored): videos/, pipeline/ (the pipeline's work dir), student/,
+sft/ (the trained checkpoint), eval-*.json.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from longvt_plugins.miniature import task
+
+RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "miniature"
+# Sizes of the default run (the CI test passes smaller ones).
+TRAIN_VIDEOS, TEST_VIDEOS, SFT_STEPS = 48, 10, 300
+
+
+def build_student(work: Path, seed: int = 0) -> Path:
+    from longvt_plugins.miniature.model import make_student
+
+    out = work / "student"
+    if not (out / "config.json").exists():
+        make_student(out, seed=seed)
+    return out
+
+
+def build_data(work: Path, split: str, videos: int, *, direct_every: int = 4) -> dict:
+    from longvt_plugins.miniature.data import build_traces
+
+    t0 = time.perf_counter()
+    items = task.make_split(work / "videos", split, videos)
+    t1 = time.perf_counter()
+    out = build_traces(work / f"pipeline-{split}", items, direct_every=direct_every)
+    out.update(items=len(items), videos_s=round(t1 - t0, 1), traces_s=round(time.perf_counter() - t1, 1))
+    return out
+
+
+_LOG = re.compile(r"\{'loss': .*?\}")
+
+
+def train(model: Path, train_jsonl: str | list[str], out: Path, *, stage: str = "sft", steps: int | None = None,
+          overrides: tuple[str, ...] = ()) -> dict:  # fmt: skip
+    """`longvt train <stage>` (the real lmms-engine CLI through our launcher) on the miniature recipe."""
+    files = [train_jsonl] if isinstance(train_jsonl, str) else list(train_jsonl)
+    datasets = "[" + ", ".join(f'{{path: {f}, data_folder: "", data_type: jsonl}}' for f in files) + "]"
+    cmd = [
+        sys.executable, "-m", "longvt_plugins.cli", "train", stage, "--cpu-shims",
+        "--config", str(RECIPE / f"{stage}.yaml"),
+        f"model_config.load_from_pretrained_path={model}",
+        f"dataset_config.processor_config.processor_name={model}",
+        f"dataset_config.datasets={datasets}",
+        f"trainer_args.output_dir={out}",
+        *([f"trainer_args.max_steps={steps}"] if steps else []),
+        *overrides,
+    ]  # fmt: skip
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with open(out / "train.log", "w") as fh:  # streamed, so a long run can be watched
+        # cwd: Hydra writes its outputs/ folder into the working directory
+        proc = subprocess.run(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True, cwd=out)
+    wall = time.perf_counter() - t0
+    log = (out / "train.log").read_text()
+    if proc.returncode != 0:
+        raise RuntimeError(f"training failed (exit {proc.returncode}); last output:\n{log[-4000:]}")
+    history = []
+    for m in _LOG.finditer(log):
+        try:
+            history.append(ast.literal_eval(m.group(0)))
+        except (ValueError, SyntaxError):
+            continue
+    return {"wall_s": round(wall, 1), "history": history, "output_dir": str(out)}
+
+
+def write_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=1, default=str))
+
+
+def run_all(work: Path, *, train_videos: int = TRAIN_VIDEOS, test_videos: int = TEST_VIDEOS,
+            steps: int = SFT_STEPS) -> dict:  # fmt: skip
+    from longvt_plugins.miniature.evaluate import evaluate
+
+    work = Path(work).resolve()
+    report: dict = {}
+    student = build_student(work)
+    report["data"] = build_data(work, "train", train_videos)
+    report["sft"] = train(student, report["data"]["train"], work / "sft", steps=steps)
+    test = task.make_split(work / "videos", "test", test_videos)
+    for style in ("tool", "direct"):
+        res = evaluate(work / "sft", test, style=style)
+        write_json(work / f"eval-sft-{style}.json", res)
+        report[f"eval_{style}"] = res["summary"]
+    write_json(work / "report.json", report)
+    return report
