@@ -1,9 +1,11 @@
 """`longvt ask [VIDEO QUESTION]`: run the global-to-local loop on one video and show what the model looked at.
 
-With no VIDEO it runs the embedded demo: the cached 2-minute sample video, a question about one of its scenes,
-and the cached tiny random-weight Qwen2.5-VL, in-process - the machinery (skim, tool calls, crops, limits,
-trace, viewer) without the intelligence. `--model PATH` runs a real checkpoint the same way; `--base-url` talks
-to an OpenAI-compatible server (vLLM / SGLang / hosted) instead.
+With no VIDEO it runs the embedded demo. By default (`--demo miniature`) that is the miniature LongVT model shipped
+in the package - a 0.8M-parameter Qwen2.5-VL trained through our own SFT path on synthetic colour videos
+(docs/miniature.md) - on a held-apart demo video it never saw, with the miniature budgets: it skims, crops the
+right scene and names the flash. `--demo random` runs the tiny random-weight model on the 2-minute sample video
+instead (the machinery without the intelligence). `--model PATH` runs a real checkpoint the same way;
+`--base-url` talks to an OpenAI-compatible server (vLLM / SGLang / hosted) instead.
 """
 
 from __future__ import annotations
@@ -19,6 +21,13 @@ DEMO_LABEL = (
     "RANDOM-WEIGHT DEMO: a tiny Qwen2.5-VL with random weights, built locally. It shows the machinery "
     "(skim, tool calls, crops, limits, trace, viewer), not the intelligence; its text is noise. "
     "Run with --model PATH (e.g. a LongVT-7B checkpoint) or --base-url URL for the real thing."
+)
+
+
+MINI_LABEL = (
+    "MINIATURE DEMO: a 0.8M-parameter Qwen2.5-VL trained on synthetic colour videos through this package's own "
+    "pipeline and SFT path (docs/miniature.md). It has learned one behaviour - skim, crop the scene the question "
+    "names, read the flash - not general video understanding. Use --model PATH or --base-url URL for a real model."
 )
 
 
@@ -64,6 +73,11 @@ def ask(
     style: str = typer.Option(
         "tool", help="tool (skim + crop_video), think (no tool), direct (short answer)."
     ),
+    demo_model: str = typer.Option(
+        "miniature",
+        "--demo",
+        help="Without VIDEO: 'miniature' (the trained miniature model) or 'random' (random weights).",
+    ),
     skim_frames: int | None = typer.Option(None, help="Max frames of the whole-video skim [64; demo 16]."),
     skim_fps: float = typer.Option(1.0, help="Skim sampling rate before the frame cap."),
     skim_max_pixels: int = typer.Option(224 * 224, help="Max pixels per skim frame."),
@@ -103,7 +117,19 @@ def ask(
 
     demo = video is None
     meta: dict = {}
-    if demo:
+    if demo_model not in ("miniature", "random"):
+        raise typer.BadParameter("choose miniature or random", param_hint="--demo")
+    mini = demo and demo_model == "miniature" and model is None and base_url is None
+    if mini:
+        from longvt_plugins.miniature.demo import demo_item, shipped_checkpoint
+
+        with console.status("preparing the miniature demo video (built once, then cached)..."):
+            item = demo_item()
+        video, question, model = Path(item.path), item.question, str(shipped_checkpoint())
+        answer = answer if answer is not None else item.answer
+        meta.update(demo_video=True, miniature=True, evidence=[item.start, item.end])
+        console.print(f"[bold cyan]{MINI_LABEL}[/bold cyan]")
+    elif demo:
         from longvt_plugins.testing.videos import sample_video
 
         with console.status("preparing the demo video (built once, then cached)..."):
@@ -134,16 +160,20 @@ def ask(
 
     defaults = DEMO_DEFAULTS if random_model else REAL_DEFAULTS
     try:
-        budgets = AgentBudgets(
-            skim_fps=skim_fps,
-            skim_max_frames=skim_frames or defaults["skim_frames"],
-            skim_max_pixels=skim_max_pixels,
-            crop=CropBudget(
-                fps=crop_fps, max_frames=crop_frames, max_pixels=crop_max_pixels, max_calls=max_crops
-            ),
-            max_turns=max_turns or defaults["max_turns"],
-            max_new_tokens=max_new_tokens or defaults["max_new_tokens"],
-            max_total_tokens=max_total_tokens or defaults["max_total_tokens"],
+        budgets = (
+            _mini_budgets()
+            if mini
+            else AgentBudgets(
+                skim_fps=skim_fps,
+                skim_max_frames=skim_frames or defaults["skim_frames"],
+                skim_max_pixels=skim_max_pixels,
+                crop=CropBudget(
+                    fps=crop_fps, max_frames=crop_frames, max_pixels=crop_max_pixels, max_calls=max_crops
+                ),
+                max_turns=max_turns or defaults["max_turns"],
+                max_new_tokens=max_new_tokens or defaults["max_new_tokens"],
+                max_total_tokens=max_total_tokens or defaults["max_total_tokens"],
+            )
         )
         budgets.validate()
     except ValueError as exc:
@@ -192,6 +222,12 @@ def ask(
     out.print(trace.final_answer if trace.final_answer is not None else "", markup=False, highlight=False)
     if trace.stop_reason in ("backend_error", "video_error"):
         raise typer.Exit(code=1)
+
+
+def _mini_budgets():
+    from longvt_plugins.miniature.task import agent_budgets
+
+    return agent_budgets()  # the budgets the miniature model was trained and evaluated with
 
 
 def _progress(console):

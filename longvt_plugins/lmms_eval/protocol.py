@@ -78,6 +78,8 @@ def build_card(
             k: budgets.get(k) for k in ("fps", "max_frames", "min_frames", "min_pixels", "max_pixels")
         },
         "crop": {k: budgets.get(k) for k in ("crop_fps", "crop_max_frames", "crop_max_pixels")},
+        # How the initial video reaches the model; our SFT rows (`as_frames`) train with the same presentation.
+        "initial_video": "timestamped frames: a <t s> text label before each skim frame image",
         "max_new_tokens": max_new_tokens,
         "turn_cap": budgets.get("max_turns"),
         "max_tool_calls": budgets.get("max_tool_calls"),

@@ -22,7 +22,17 @@ from longvt_plugins.miniature import task
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "miniature"
 # Sizes of the default run (the CI test passes smaller ones).
-TRAIN_VIDEOS, TEST_VIDEOS, SFT_STEPS = 48, 10, 300
+TRAIN_VIDEOS, TEST_VIDEOS, SFT_STEPS, RFT_STEPS = 48, 10, 300, 100
+# What a checkpoint needs to load and run (the trainer's own files stay in the run folder).
+SHIPPED_FILES = (
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "processor_config.json",
+    "chat_template.jinja",
+)
 
 
 def build_student(work: Path, seed: int = 0) -> Path:
@@ -96,10 +106,72 @@ def run_all(work: Path, *, train_videos: int = TRAIN_VIDEOS, test_videos: int = 
     student = build_student(work)
     report["data"] = build_data(work, "train", train_videos)
     report["sft"] = train(student, report["data"]["train"], work / "sft", steps=steps)
+    report["sft"]["steps"] = steps
     test = task.make_split(work / "videos", "test", test_videos)
     for style in ("tool", "direct"):
         res = evaluate(work / "sft", test, style=style)
         write_json(work / f"eval-sft-{style}.json", res)
         report[f"eval_{style}"] = res["summary"]
+    write_json(work / "report.json", report)
+    return report
+
+
+def self_distill(model: Path, items, out_jsonl: Path, *, temperature: float = 0.7, seed: int = 0) -> dict:
+    """RFT data: sample the model on fresh items and keep the traces stage 7 would keep, as SFT rows."""
+    from dataclasses import asdict
+
+    from longvt_plugins.core.agent import run_agent
+    from longvt_plugins.core.answer import rule_score
+    from longvt_plugins.core.backends import GenerationParams, TransformersBackend
+    from longvt_plugins.pipeline.stages.traces import rejection_reasons, sft_row_from_trace
+    from longvt_plugins.pipeline.store import write_jsonl_atomic
+
+    backend = TransformersBackend(model, device="cpu")
+    rows, reasons = [], {}
+    for i, item in enumerate(items):
+        trace = run_agent(
+            item.path, item.question, backend, task.agent_budgets(),
+            params=GenerationParams(temperature=temperature, seed=seed + i), ground_truth=item.answer,
+            trace_id=item.id,
+        )  # fmt: skip
+        # The answer is one colour word: exact rule scoring, as in evaluate().
+        score = {"correct": rule_score(trace.final_answer, item.answer) >= 1.0, "method": "rule"}
+        why = rejection_reasons(trace, score, (item.start, item.end), True)
+        for r in why:
+            reasons[r] = reasons.get(r, 0) + 1
+        if not why:
+            rows.append(sft_row_from_trace(trace, asdict(item)))
+    write_jsonl_atomic(out_jsonl, rows)
+    return {"sampled": len(items), "kept": len(rows), "rejected": reasons, "path": str(out_jsonl)}
+
+
+def ship(model_dir: Path) -> Path:
+    """Copy a trained checkpoint into the package: the one `longvt ask` runs by default."""
+    import shutil
+
+    dest = Path(__file__).resolve().parent / "checkpoint"
+    dest.mkdir(exist_ok=True)
+    for name in SHIPPED_FILES:
+        if (Path(model_dir) / name).exists():
+            shutil.copy2(Path(model_dir) / name, dest / name)
+    return dest
+
+
+def run_rft(work: Path, *, videos: int = 16, steps: int = RFT_STEPS) -> dict:
+    """One RFT round: self-distil the SFT model on the `rft` split, then `longvt train rft` from the SFT weights
+    on the SFT data plus the kept traces, and evaluate on the held-out split."""
+    from longvt_plugins.miniature.evaluate import evaluate
+
+    work = Path(work).resolve()
+    report = json.loads((work / "report.json").read_text())
+    items = task.make_split(work / "videos", "rft", videos)
+    report["rft_data"] = self_distill(work / "sft", items, work / "rft-data" / "self.jsonl")
+    report["rft"] = train(work / "sft", [report["data"]["train"], report["rft_data"]["path"]], work / "rft",
+                          stage="rft", steps=steps)  # fmt: skip
+    report["rft"]["steps"] = steps
+    test = task.make_split(work / "videos", "test", TEST_VIDEOS)
+    res = evaluate(work / "rft", test, style="tool")
+    write_json(work / "eval-rft-tool.json", res)
+    report["eval_rft_tool"] = res["summary"]
     write_json(work / "report.json", report)
     return report

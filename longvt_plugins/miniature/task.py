@@ -54,7 +54,7 @@ QUESTION_TEMPLATES = (
     "Which colour briefly appears in the {colour} part of the video?",
 )
 # Disjoint seed ranges: the held-out split is never used for any choice.
-SPLIT_SEEDS = {"train": 0, "val": 100_000, "test": 200_000, "rft": 300_000}
+SPLIT_SEEDS = {"train": 0, "val": 100_000, "test": 200_000, "rft": 300_000, "demo": 400_000}
 
 
 def crop_budget() -> CropBudget:

@@ -78,6 +78,26 @@ def sft_row_from_trace(trace, qa: dict) -> dict:
     }
 
 
+def rejection_reasons(trace, score: dict, evidence: tuple[float, float], require_overlap: bool) -> list[str]:
+    """Why a trace may not become training data (empty: keep it). Also used for RFT self-distillation."""
+    from longvt_plugins.core.answer import check_format  # the RL format reward's own check
+    from longvt_plugins.lmms_eval.traces import transcript  # the text that check reads, as eval scores it
+
+    reasons = []
+    if trace.stop_reason != "answer":
+        reasons.append(f"no final answer ({trace.stop_reason})")
+    elif not score.get("correct"):
+        reasons.append(f"answer judged wrong ({score.get('method')})")
+    if not trace.crop_windows:
+        reasons.append("no successful crop_video call")
+    elif require_overlap and not _overlaps(trace.crop_windows, *evidence):
+        reasons.append("no crop overlaps the evidence span")
+    fmt = check_format(transcript(trace))
+    if not fmt.ok:
+        reasons.append(f"format: {fmt.reason}")
+    return reasons
+
+
 class TracesStage(Stage):
     name = "traces"
     upstream = ("filter-vl",)
@@ -125,10 +145,8 @@ class TracesStage(Stage):
 
     def run(self, unit):
         from longvt_plugins.core.agent import AgentBudgets, run_agent, score_trace
-        from longvt_plugins.core.answer import check_format  # the RL format reward's own check
         from longvt_plugins.core.backends import GenerationParams
         from longvt_plugins.core.crop_tool import CropBudget
-        from longvt_plugins.lmms_eval.traces import transcript  # the text that check reads, as eval scores it
 
         q, o = unit.payload, self.options
         given = dict(o.get("budgets") or {})
@@ -156,18 +174,7 @@ class TracesStage(Stage):
         if trace.stop_reason in ("backend_error", "video_error"):
             raise UnitFailed(f"trace generation failed ({trace.stop_reason}): {trace.error}")
         score = score_trace(trace, self._judge_config()) or {}
-        reasons = []
-        if trace.stop_reason != "answer":
-            reasons.append(f"no final answer ({trace.stop_reason})")
-        elif not score.get("correct"):
-            reasons.append(f"answer judged wrong ({score.get('method')})")
-        if not trace.crop_windows:
-            reasons.append("no successful crop_video call")
-        fmt = check_format(transcript(trace))
-        if not fmt.ok:
-            reasons.append(f"format: {fmt.reason}")
-        elif o["require_overlap"] and not _overlaps(trace.crop_windows, q["start"], q["end"]):
-            reasons.append("no crop overlaps the evidence span")
+        reasons = rejection_reasons(trace, score, (q["start"], q["end"]), bool(o["require_overlap"]))
         accepted = not reasons
         record = {
             "id": q["id"],
