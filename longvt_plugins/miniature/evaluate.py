@@ -60,9 +60,14 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def evaluate(model_dir, items: list[MiniItem], *, style: str = "tool", backend=None, on_trace=None) -> dict:
     """Run the agent on every item; returns {"summary": {...}, "rows": [...]}."""
+    import torch
+
     from longvt_plugins.core.agent import run_agent
     from longvt_plugins.core.backends import GenerationParams, TransformersBackend
 
+    # One thread: generation with a 0.8M-parameter model is bound by per-op latency (two threads were ~3x slower
+    # on a busy 2-core machine).
+    torch.set_num_threads(1)
     backend = backend or TransformersBackend(model_dir, device="cpu")
     budgets = agent_budgets()
     rows = []

@@ -22,7 +22,7 @@ from longvt_plugins.miniature import task
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "miniature"
 # Sizes of the default run (the CI test passes smaller ones).
-TRAIN_VIDEOS, TEST_VIDEOS, SFT_STEPS, RFT_STEPS = 48, 10, 300, 100
+TRAIN_VIDEOS, TEST_VIDEOS, SFT_STEPS, RFT_STEPS = 48, 10, 200, 60
 # What a checkpoint needs to load and run (the trainer's own files stay in the run folder).
 SHIPPED_FILES = (
     "config.json",
@@ -73,7 +73,11 @@ def train(model: Path, train_jsonl: str | list[str], out: Path, *, stage: str = 
         *([f"trainer_args.max_steps={steps}"] if steps else []),
         *overrides,
     ]  # fmt: skip
-    env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
+    # One thread: a 0.8M-parameter model is bound by per-op latency, and two OpenMP threads on a busy 2-core
+    # machine spin-wait for each other (measured ~3x slower).
+    env = dict(
+        os.environ, TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1")
+    )
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with open(out / "train.log", "w") as fh:  # streamed, so a long run can be watched
@@ -175,3 +179,42 @@ def run_rft(work: Path, *, videos: int = 16, steps: int = RFT_STEPS) -> dict:
     report["eval_rft_tool"] = res["summary"]
     write_json(work / "report.json", report)
     return report
+
+
+def lmms_eval_args(model: Path) -> str:
+    """longvt_agent_hf model args that reproduce `task.agent_budgets()` (what the model was trained with)."""
+    b = task.agent_budgets()
+    c = b.crop
+    return (
+        f"pretrained={model},fps={b.skim_fps},min_frames={b.skim_min_frames},max_frames={b.skim_max_frames},"
+        f"min_pixels={b.skim_min_pixels},max_pixels={b.skim_max_pixels},crop_fps={c.fps},"
+        f"crop_max_frames={c.max_frames},crop_max_pixels={c.max_pixels},max_tool_calls={c.max_calls},"
+        f"max_turns={b.max_turns},max_new_tokens={b.max_new_tokens},max_total_tokens={b.max_total_tokens}"
+    )
+
+
+def run_lmms_eval(work: Path, model: Path, *, videos: int = TEST_VIDEOS, limit: int | None = None) -> dict:
+    """The held-out split through the real lmms-eval CLI (`longvt eval run`, model longvt_agent_hf)."""
+    from dataclasses import asdict
+
+    from longvt_plugins.pipeline.store import write_jsonl_atomic
+
+    work = Path(work).resolve()
+    items = task.make_split(work / "videos", "test", videos)
+    data = work / "lmms-eval" / "test.jsonl"
+    write_jsonl_atomic(data, [{**asdict(i), "video": i.path, "segment": [i.start, i.end]} for i in items])
+    out = work / "lmms-eval" / "out"
+    cmd = [
+        sys.executable, "-m", "longvt_plugins.cli", "eval", "run", "--model", "longvt_agent_hf",
+        "--model-args", lmms_eval_args(model),
+        "--tasks", "longvtp_miniature_tool,longvtp_miniature_non_think",
+        "--data", f"miniature={data}", "--output", str(out),
+        "--", "--verbosity", "WARNING", *(["--limit", str(limit)] if limit else []),
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LONGVT_JUDGE", "LLM_AS_A_JUDGE"))}
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=work)
+    if proc.returncode != 0:
+        raise RuntimeError(f"lmms-eval failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+    results = json.loads(sorted(out.glob("*/*_results.json"))[-1].read_text())["results"]
+    return {"wall_s": round(time.perf_counter() - t0, 1), "results": results}
