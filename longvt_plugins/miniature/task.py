@@ -8,8 +8,11 @@ the flash colour, so:
 - the skim (one frame per scene, each with its timestamp) tells *where* the asked scene is, never the answer;
 - a crop of that scene (denser frames) shows the flash; a crop of another scene shows another scene's flash.
 
-Chance without the crop is 1 / len(FLASH_COLOURS) = 25 %. Perception is deliberately trivial (whole-frame colours,
-one visual token per frame): what a tiny model has to learn is the behaviour - find, crop, read, answer.
+Chance without the crop is 1 / len(FLASH_COLOURS) = 25 %. Perception is deliberately easy (one visual token per
+frame): what a tiny model has to learn is the behaviour - find, crop, read, answer. Each colour is drawn with its
+own fixed 4x4 cell texture (its cells on its colour, the rest dark): plain colours span only 3 input dimensions,
+and a random-init vision tower maps them to nearly the same embedding (cosine 0.97-1.0 between red, orange,
+yellow and brown after 300 SFT steps), so the first student never learned to tell the flashes apart.
 Everything that shapes what the model sees (video, skim and crop budgets) is defined here, once.
 """
 
@@ -115,6 +118,29 @@ class MiniItem:
     duration: float
 
 
+TEXTURE_CELLS = 4
+_OFF = (40, 40, 40)
+
+
+def _mask(name: str) -> np.ndarray:
+    """A colour's fixed cell pattern (about half the cells on), the same in every video."""
+    import zlib
+
+    rng = np.random.RandomState(zlib.crc32(name.encode()))
+    while True:
+        m = rng.rand(TEXTURE_CELLS, TEXTURE_CELLS) < 0.5
+        if 5 <= m.sum() <= 11:
+            return m
+
+
+def colour_frame(name: str, size: int = FRAME_SIZE) -> np.ndarray:
+    """One frame of a colour: its texture cells in its RGB, the others dark grey."""
+    rgb = {**SCENE_COLOURS, **FLASH_COLOURS}[name]
+    cells = np.where(_mask(name)[..., None], np.array(rgb, np.uint8), np.array(_OFF, np.uint8))
+    reps = size // TEXTURE_CELLS
+    return np.ascontiguousarray(cells.repeat(reps, 0).repeat(reps, 1))
+
+
 def _frame_indices(start: float | None, end: float | None, fps: float, min_frames: int, max_frames: int):
     """Which video frames the skim / a crop decodes (qwen_vl_utils' rules, via core.video.plan_window)."""
     from longvt_plugins.core.video import VideoInfo, plan_window
@@ -185,9 +211,7 @@ def render_video(video: MiniVideo) -> None:
             t = i / FPS
             scene = video.scenes[min(int(t // SCENE_SECONDS), SCENES - 1)]
             flash = scene.flash_start <= t < scene.flash_end
-            rgb = FLASH_COLOURS[scene.flash_colour] if flash else SCENE_COLOURS[scene.colour]
-            img = np.empty((FRAME_SIZE, FRAME_SIZE, 3), np.uint8)
-            img[:] = rgb
+            img = colour_frame(scene.flash_colour if flash else scene.colour)
             for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
@@ -231,10 +255,16 @@ def make_split(root: str | Path, split: str, videos: int) -> list[MiniItem]:
     return items
 
 
-def nearest_colour(rgb) -> str:
-    """The palette name closest to an RGB mean (scene and flash colours together)."""
-    palette = {**SCENE_COLOURS, **FLASH_COLOURS}
-    r, g, b = (float(x) for x in rgb)
-    return min(
-        palette, key=lambda n: (palette[n][0] - r) ** 2 + (palette[n][1] - g) ** 2 + (palette[n][2] - b) ** 2
-    )
+def nearest_colour(frame) -> str:
+    """The palette colour whose textured frame is closest to `frame` (H x W x 3, any size): template matching."""
+    from PIL import Image
+
+    arr = np.asarray(frame, dtype=np.float32)
+    h, w = arr.shape[:2]
+    best, name = None, ""
+    for n in {**SCENE_COLOURS, **FLASH_COLOURS}:
+        tpl = np.asarray(Image.fromarray(colour_frame(n)).resize((w, h), Image.BICUBIC), dtype=np.float32)
+        d = float(((arr - tpl) ** 2).mean())
+        if best is None or d < best:
+            best, name = d, n
+    return name

@@ -24,8 +24,7 @@ def _colour(url: str) -> str:
     from PIL import Image
 
     raw = base64.b64decode(url.split(",", 1)[1])
-    img = np.asarray(Image.open(io.BytesIO(raw)).convert("RGB"), dtype=np.float32)
-    return nearest_colour(img.reshape(-1, 3).mean(axis=0))
+    return nearest_colour(np.asarray(Image.open(io.BytesIO(raw)).convert("RGB")))
 
 
 def _frames(content) -> list[tuple[float, str]]:
