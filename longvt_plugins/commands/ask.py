@@ -2,8 +2,9 @@
 
 With no VIDEO it runs the embedded demo. By default (`--demo miniature`) that is the miniature LongVT model shipped
 in the package - a 0.8M-parameter Qwen2.5-VL trained through our own SFT path on synthetic colour videos
-(docs/miniature.md) - on a held-apart demo video it never saw, with the miniature budgets: it skims, crops the
-right scene and names the flash. `--demo random` runs the tiny random-weight model on the 2-minute sample video
+(docs/miniature.md) - on a held-apart demo video it never saw, with the miniature budgets: it skims, calls
+crop_video, reads the returned frames and answers in the trained format (it has not learned to pick the right
+scene yet: its answers are near chance). `--demo random` runs the tiny random-weight model on the 2-minute sample video
 instead (the machinery without the intelligence). `--model PATH` runs a real checkpoint the same way;
 `--base-url` talks to an OpenAI-compatible server (vLLM / SGLang / hosted) instead.
 """
@@ -26,8 +27,9 @@ DEMO_LABEL = (
 
 MINI_LABEL = (
     "MINIATURE DEMO: a 0.8M-parameter Qwen2.5-VL trained on synthetic colour videos through this package's own "
-    "pipeline and SFT path (docs/miniature.md). It has learned one behaviour - skim, crop the scene the question "
-    "names, read the flash - not general video understanding. Use --model PATH or --base-url URL for a real model."
+    "pipeline and SFT path (docs/miniature.md). It has learned the trace format and to call crop_video; it has NOT "
+    "yet learned to pick the scene the question names (held-out accuracy near chance; see BENCHMARKS.md). "
+    "Use --model PATH or --base-url URL for a real model."
 )
 
 

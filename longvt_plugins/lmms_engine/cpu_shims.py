@@ -43,6 +43,6 @@ class _TorchWithCpuTensors:
     def tensor(data, *args, device=None, **kwargs):
         import torch
 
-        if isinstance(device, int) and device < 0:
+        if isinstance(device, int):  # a local rank: no CUDA here (the shims are only applied without it)
             device = "cpu"
         return torch.tensor(data, *args, device=device, **kwargs)

@@ -96,6 +96,14 @@ def train(model: Path, train_jsonl: str | list[str], out: Path, *, stage: str = 
     return {"wall_s": round(wall, 1), "history": history, "output_dir": str(out)}
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def write_json(path: Path, obj) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=1, default=str))
