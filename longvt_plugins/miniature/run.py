@@ -78,6 +78,11 @@ def train(model: Path, train_jsonl: str | list[str], out: Path, *, stage: str = 
     env = dict(
         os.environ, TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1")
     )
+    # lmms-engine's single-process default is a fixed port (29500): two runs on one machine would collide.
+    if "MASTER_ADDR" not in env:
+        env.update(
+            MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0"
+        )
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with open(out / "train.log", "w") as fh:  # streamed, so a long run can be watched
