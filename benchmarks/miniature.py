@@ -120,16 +120,30 @@ def section(report: dict, rows, curves, a) -> str:
     for key, label in (("accuracy", "accuracy"), ("valid_call_rate", "valid tool-call rate"),
                        ("crop_share", "trajectories that crop"), ("mean_iou", "mean crop IoU"),
                        ("format_ok", "format check passes")):  # fmt: skip
-        cells = [_pct(tool.get(key, 0)) if key != "mean_iou" else f"{tool.get(key, 0):.3f}",
-                 (_pct(direct.get(key, 0)) if key != "mean_iou" else f"{direct.get(key, 0):.3f}") if direct else "-"]  # fmt: skip
+
+        def cell(d: dict, key: str = key) -> str:
+            return f"{d.get(key, 0):.3f}" if key == "mean_iou" else _pct(d.get(key, 0))
+
+        cells = [cell(tool), (cell(direct) if key == "accuracy" else "n/a (no tool)") if direct else "-"]
         if rft:
-            cells.append(_pct(rft.get(key, 0)) if key != "mean_iou" else f"{rft.get(key, 0):.3f}")
+            cells.append(cell(rft))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += [
         "",
         f"Counts (SFT, tool): {tool.get('correct')}/{n} correct, {tool.get('valid_calling_turns')}/"
         f"{tool.get('calling_turns')} calling turns valid, {tool.get('cropped')}/{n} cropped. Tool worth: "
         f"{100 * (tool.get('accuracy', 0) - direct.get('accuracy', 0)):+.1f} points over direct.",
+        *(
+            [
+                "",
+                f"RFT round: the SFT model sampled {report['rft_data']['sampled']} `rft`-split questions at "
+                f"temperature 0.7; {report['rft_data']['kept']} trace(s) passed stage 7's own checks "
+                f"(rejections: {report['rft_data']['rejected']}); `longvt train rft` ran "
+                f"{report['rft'].get('steps')} steps from the SFT weights on SFT rows + those.",
+            ]
+            if "rft_data" in report
+            else []
+        ),
         "",
         f"Learning curve (held-out, tool style, first {a.test_videos} test video(s) per checkpoint):",
         "",
