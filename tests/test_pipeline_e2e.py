@@ -215,7 +215,13 @@ def test_sft_rows_load_and_encode_in_the_lmms_engine_plugin(reference, tiny_mode
     for row in rows[:1]:
         parsed = parse_row(row, row["id"])
         sample = loader.load(parsed)
-        assert sample.videos and sample.images  # the skim video, and the replayed crop's frames
+        # The skim as timestamped frames (as the agent shows it at eval time), then the replayed crop's frames.
+        assert not sample.videos and sample.images
+        skim = row["messages"][1]["content"][0]["video_url"]
+        assert skim["as_frames"] is True
+        assert sample.messages[1]["content"][0]["text"].startswith("<") and sample.messages[1]["content"][
+            1
+        ] == {"type": "image"}
         encoded = processor.encode_sample(sample, tools=parsed.tools)
         trained = [t for t in encoded["labels"].tolist() if t != -100]
         assert trained  # assistant tokens are trained, the rest masked

@@ -34,9 +34,26 @@ def trace_metrics(trace, item: MiniItem) -> dict[str, Any]:
         "cropped": bool(windows),
         "iou": max((temporal_iou(w, (item.start, item.end)) for w in windows), default=0.0),
         "format_ok": check_format(transcript(trace)).ok,
+        "well_formed_call": _well_formed_call(trace),
         "stop_reason": trace.stop_reason,
         "windows": [list(w) for w in windows],
     }
+
+
+def _well_formed_call(trace) -> bool:
+    """The first turn is `<think>...</think>` then one parsed crop_video call with two numeric arguments
+    (whether the window is valid is `valid_call_rate`'s business)."""
+    if not trace.turns:
+        return False
+    t = trace.turns[0]
+    text = (t.raw_text or "").strip()
+    args = t.tool_calls[0]["arguments"] if len(t.tool_calls) == 1 else {}
+    return (
+        text.startswith("<think>")
+        and "</think>" in text
+        and not t.tool_call_errors
+        and all(isinstance(args.get(k), int | float) for k in ("start_time", "end_time"))
+    )
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -54,6 +71,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "cropped": sum(r["cropped"] for r in rows),
         "mean_iou": sum(r["iou"] for r in rows) / n,
         "format_ok": sum(r["format_ok"] for r in rows) / n,
+        "well_formed_call": sum(r["well_formed_call"] for r in rows) / n,
         "chance": CHANCE,
     }
 
