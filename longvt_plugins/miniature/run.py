@@ -174,7 +174,7 @@ def ship(model_dir: Path) -> Path:
     return dest
 
 
-def run_rft(work: Path, *, videos: int = 16, steps: int = RFT_STEPS) -> dict:
+def run_rft(work: Path, *, videos: int = 8, steps: int = RFT_STEPS) -> dict:
     """One RFT round: self-distil the SFT model on the `rft` split, then `longvt train rft` from the SFT weights
     on the SFT data plus the kept traces, and evaluate on the held-out split."""
     from longvt_plugins.miniature.evaluate import evaluate
