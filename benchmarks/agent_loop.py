@@ -70,7 +70,7 @@ def main() -> None:
 
     from longvt_plugins.core.agent import AgentBudgets, run_agent
     from longvt_plugins.core.backends import OpenAIBackend
-    from longvt_plugins.core.crop_tool import CropBudget
+    from longvt_plugins.core.budget import SKIM, CropBudget
     from longvt_plugins.testing.videos import make_synthetic_video
 
     class ReencodeEveryTurn(OpenAIBackend):
@@ -88,7 +88,9 @@ def main() -> None:
     proc.start()
     base_url = queue.get(timeout=120)
     budgets = AgentBudgets(
-        skim_max_frames=args.skim_frames, crop=CropBudget(max_frames=16), max_turns=args.crops + 1
+        skim=SKIM.replace(max_frames=args.skim_frames),
+        crop=CropBudget(max_frames=16),
+        max_turns=args.crops + 1,
     )
 
     sent_bytes: dict[str, int] = {}

@@ -29,8 +29,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 
 def _serve(queue, delay: float) -> None:
-    from longvt_plugins.lmms_eval.sample_data import window_reader_policy
     from longvt_plugins.testing.openai_server import OpenAIStubServer
+    from longvt_plugins.testing.sample_benchmarks import window_reader_policy
 
     server = OpenAIStubServer(window_reader_policy, model="policy", delay=delay).start()
     queue.put(server.base_url)
@@ -111,7 +111,7 @@ def main() -> None:
     from lmms_eval.tasks import TaskManager, get_task_dict
 
     from longvt_plugins.lmms_eval.overlay import build_overlay
-    from longvt_plugins.lmms_eval.sample_data import write_sample_benchmarks
+    from longvt_plugins.testing.sample_benchmarks import write_sample_benchmarks
 
     tmp = Path(tempfile.mkdtemp(prefix="longvt-bench-eval-"))
     sample = write_sample_benchmarks(tmp / "bench")

@@ -82,7 +82,7 @@ def main() -> None:
         for key in ("valid_call_rate", "mean_iou", "accuracy"):
             curves.setdefault(key, []).append((step, s[key]))
     final_step = max((s for s, _ in curves["loss"]), default=rows[-1][0])
-    for name, style in (("eval_tool", "tool"), ("eval_direct", "direct")):
+    for name, style in (("eval_tool", "tool"), ("eval_non_think", "non_think")):
         if name in report and all(r[0] != final_step for r in rows) and style == "tool":
             s = report[name]
             rows.append((final_step, s, 0.0))
@@ -99,7 +99,7 @@ def _pct(x: float) -> str:
 
 
 def section(report: dict, rows, curves, a) -> str:
-    tool, direct = report.get("eval_tool", {}), report.get("eval_direct", {})
+    tool, direct = report.get("eval_tool", {}), report.get("eval_non_think", {})
     rft = report.get("eval_rft_tool")
     n = tool.get("items", 0)
     lines = [

@@ -178,8 +178,8 @@ def f1(pred: list[float], ref: list[float], tol: float = 0.5) -> float:
 
 def ours_in_worker(path: Path) -> list[float]:
     """(a) as a pipeline worker runs it: with the decode-thread budget its engine gave it."""
-    from longvt_plugins.pipeline.runner import decode_threads
     from longvt_plugins.pipeline.scenecut import CutOptions, detect_scenes
+    from longvt_plugins.pipeline.units import decode_threads
 
     return detect_scenes(path, CutOptions(threads=decode_threads()))
 
@@ -188,7 +188,7 @@ def floor_in_worker(path: Path) -> list[float]:
     """(c) in a worker: PyAV decoding every frame with the worker's thread budget."""
     import av
 
-    from longvt_plugins.pipeline.runner import decode_threads
+    from longvt_plugins.pipeline.units import decode_threads
 
     with av.open(str(path)) as c:
         s = c.streams.video[0]
@@ -209,12 +209,12 @@ def _best_pass(run, paths: list[Path], frames: int) -> float:
 
 def scaling(paths: list[Path], frames: int, workers: int, threads: int, fn=None) -> float:
     """frames/s of `workers` warm worker processes, each decoding with `threads` threads (0: FFmpeg's choice)."""
-    from longvt_plugins.pipeline.runner import _set_decode_threads
+    from longvt_plugins.pipeline.units import set_decode_threads
 
     fn = fn or ours_in_worker
     ctx = multiprocessing.get_context("spawn")
     pool = cf.ProcessPoolExecutor(
-        workers, mp_context=ctx, initializer=_set_decode_threads, initargs=(threads,)
+        workers, mp_context=ctx, initializer=set_decode_threads, initargs=(threads,)
     )
     with pool:
         list(pool.map(fn, paths[:workers]))  # start the workers and import outside the timing
@@ -227,7 +227,7 @@ def scaling_ray(paths: list[Path], frames: int, workers: int, fn=None) -> float:
 
     from longvt_plugins.pipeline.config import PipelineConfig
     from longvt_plugins.pipeline.ray_engine import task_options
-    from longvt_plugins.pipeline.runner import build_stage
+    from longvt_plugins.pipeline.units import build_stage
 
     opts = task_options(build_stage("detect", PipelineConfig({}, base_dir=CACHE)))
     ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)

@@ -1,8 +1,4 @@
-"""lmms-eval task folders shipped with longvt-plugins (pass this folder to lmms-eval as --include_path).
+"""lmms-eval task folders shipped with longvt-plugins, installed as `longvt_plugins/eval_tasks/`.
 
-`longvt_plugins.lmms_eval.tasks_path()` returns it; `longvt eval run` adds it for you.
+Pass this folder to lmms-eval as --include_path: `longvt eval path` prints it, `longvt eval run` adds it for you.
 """
-
-from pathlib import Path
-
-TASKS_DIR = Path(__file__).resolve().parent

@@ -11,6 +11,8 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 FORCE_QWENV
 export LONGVT_CACHE="$ROOT/.cache/longvt"   # fixtures built by the demo live inside the checkout
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+# The wheel as a pip user gets it (sdist -> wheel -> fresh venv beside the installed hosts), checked from there.
+bash install/check_wheel.sh
 # The README's main job (its install step already ran above).
 .venv/bin/longvt doctor
 .venv/bin/longvt ask --html runs/demo/trace.html

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from longvt_plugins.commands import ask, data, doctor, eval_cmd, mcp, pipeline, testing_cmd, train, view
+from longvt_plugins import __version__
+from longvt_plugins.commands import ask, data, doctor, mcp, pipeline, testing, train, view
+from longvt_plugins.commands import eval as eval_commands  # as: `eval` is a builtin
 
 app = typer.Typer(
     name="longvt",
@@ -12,16 +14,33 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """LongVT plugins: think with long videos (agent, tools, rewards, data pipeline)."""
+
+
 app.command("doctor")(doctor.doctor)
 app.command("ask")(ask.ask)
 app.command("view")(view.view)
 app.command("mcp-serve")(mcp.mcp_serve)
 app.add_typer(
-    testing_cmd.app, name="testing", help="Build the tiny model and synthetic videos used by tests and demos."
+    testing.app, name="testing", help="Build the tiny model and synthetic videos used by tests and demos."
 )
 app.add_typer(data.app, name="data", help="Convert data between LongVT, our pipeline, verl and lmms-engine.")
 app.add_typer(train.app, name="train", help="Launch SFT / RFT (lmms-engine) training.")
-app.add_typer(eval_cmd.app, name="eval", help="Run lmms-eval with our tasks and models.")
+app.add_typer(eval_commands.app, name="eval", help="Run lmms-eval with our tasks and models.")
 app.add_typer(pipeline.app, name="pipeline", help="The data-curation pipeline.")
 
 

@@ -17,6 +17,9 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+# An aiohttp pool left open anywhere ("Unclosed client session" / "Unclosed connector") fails the run.
+pytest_plugins = ("longvt_plugins.testing.unclosed",)
+
 
 @pytest.fixture(scope="session")
 def fixture_cache(tmp_path_factory) -> Path:

@@ -15,6 +15,7 @@ from test_agent_support import crop_then_answer, full_completion, images_after_l
 
 from longvt_plugins.core.agent import AgentBudgets, run_agent, score_trace
 from longvt_plugins.core.backends import GenerationParams, OpenAIBackend, TransformersBackend
+from longvt_plugins.core.budget import SKIM
 from longvt_plugins.core.crop_tool import CropBudget
 from longvt_plugins.core.trace import STOP_REASONS, TRACE_JSON_SCHEMA, Trace
 from longvt_plugins.core.video import sample_window
@@ -45,7 +46,9 @@ def tiny_backend(tiny_model_dir):
 def test_tiny_model_loop_terminates_within_limits_and_trace_is_valid(
     tiny_backend, sample_video, temperature, seed
 ):
-    budgets = AgentBudgets(skim_max_frames=8, max_turns=3, max_new_tokens=24, max_total_tokens=60)
+    budgets = AgentBudgets(
+        skim=SKIM.replace(max_frames=8), max_turns=3, max_new_tokens=24, max_total_tokens=60
+    )
     trace = run_agent(
         sample_video.path,
         "What is shown at 65 s?",
@@ -68,7 +71,7 @@ def test_tiny_model_loop_terminates_within_limits_and_trace_is_valid(
 
 
 def test_scripted_server_crop_runs_on_real_video_and_right_frames_go_back(sample_video):
-    budgets = AgentBudgets(skim_max_frames=12, crop=CropBudget(max_frames=16))
+    budgets = AgentBudgets(skim=SKIM.replace(max_frames=12), crop=CropBudget(max_frames=16))
     with OpenAIStubServer(crop_then_answer(60, 70, "yellow square"), model="policy") as server:
         backend = OpenAIBackend(server.base_url, "policy", max_retries=0)
         trace = run_agent(
@@ -125,7 +128,9 @@ def test_turn_cap_and_crop_cap_hold_against_a_model_that_never_answers(sample_vi
             ],
         }
 
-    budgets = AgentBudgets(skim_max_frames=4, max_turns=4, crop=CropBudget(max_calls=2, max_frames=4))
+    budgets = AgentBudgets(
+        skim=SKIM.replace(max_frames=4), max_turns=4, crop=CropBudget(max_calls=2, max_frames=4)
+    )
     with OpenAIStubServer(always_crop) as server:
         trace = run_agent(sample_video.path, "q", OpenAIBackend(server.base_url, "m", max_retries=0), budgets)
         assert len(server.requests) == 4
@@ -146,7 +151,7 @@ def test_token_budget_caps_each_request_and_ends_the_run(sample_video):
         )
 
     budgets = AgentBudgets(
-        skim_max_frames=4,
+        skim=SKIM.replace(max_frames=4),
         max_turns=10,
         max_new_tokens=200,
         max_total_tokens=250,
@@ -162,7 +167,7 @@ def test_token_budget_caps_each_request_and_ends_the_run(sample_video):
 
 @pytest.mark.parametrize("failure", ["server_error", "hang", "garbage", "down"])
 def test_server_failure_ends_the_trace_with_a_reason(sample_video, failure):
-    budgets = AgentBudgets(skim_max_frames=4)
+    budgets = AgentBudgets(skim=SKIM.replace(max_frames=4))
     with OpenAIStubServer(crop_then_answer(0, 4, "x"), hang_seconds=30) as server:
         if failure == "down":
             url = closed_port_url()
@@ -206,7 +211,7 @@ def test_malformed_and_extra_calls_get_readable_errors_and_the_loop_goes_on(samp
             }
         return "<answer>done</answer>"
 
-    budgets = AgentBudgets(skim_max_frames=4, crop=CropBudget(max_frames=4))
+    budgets = AgentBudgets(skim=SKIM.replace(max_frames=4), crop=CropBudget(max_frames=4))
     with OpenAIStubServer(script) as server:
         trace = run_agent(sample_video.path, "q", OpenAIBackend(server.base_url, "m", max_retries=0), budgets)
         last = server.requests[-1]
@@ -228,7 +233,7 @@ def test_hermes_text_calls_from_a_server_without_tool_parser(sample_video):
             return '<think>closer</think>\n<tool_call>\n{"name": "crop_video", "arguments": {"start_time": 15, "end_time": 19}}\n</tool_call>'
         return "<answer>blue</answer>"
 
-    budgets = AgentBudgets(skim_max_frames=4, crop=CropBudget(max_frames=4))
+    budgets = AgentBudgets(skim=SKIM.replace(max_frames=4), crop=CropBudget(max_frames=4))
     with OpenAIStubServer(script) as server:
         backend = OpenAIBackend(server.base_url, "m", native_tools=False, max_retries=0)
         trace = run_agent(sample_video.path, "q", backend, budgets)
@@ -259,7 +264,7 @@ def test_bad_budgets_and_style_raise_at_once(sample_video):
 
 
 def test_think_style_offers_no_tool(sample_video):
-    budgets = AgentBudgets(skim_max_frames=4)
+    budgets = AgentBudgets(skim=SKIM.replace(max_frames=4))
     with OpenAIStubServer(lambda body: "<think>x</think><answer>A</answer>") as server:
         trace = run_agent(sample_video.path, "q", OpenAIBackend(server.base_url, "m"), budgets, style="think")
         assert "tools" not in server.requests[0]

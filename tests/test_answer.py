@@ -197,6 +197,27 @@ def test_crop_windows_parse_json_only():
     assert count_tool_calls(text) == 7
 
 
+def test_crop_windows_read_every_form_the_tool_accepts():
+    """One time parser: the crop tool's. Before, "1:02:03" and "12 sec" cropped but earned no IoU."""
+    text = _call("1:02:03", "1:02:13.5") + _call("12 sec", "20 seconds") + _call("0:40", 45)
+    assert crop_windows(text) == [(3723.0, 3733.5), (12.0, 20.0), (40.0, 45.0)]
+
+
+def test_crop_windows_skip_what_the_tool_rejects():
+    text = (
+        _call(20, 10)  # reversed: the tool answers with an error, nothing is cropped
+        + _call(-5, 10)  # negative start
+        + "<tool_call>"
+        + json.dumps({"name": "crop_video", "arguments": {"start_time": 1, "end_time": 2, "fps": 9}})
+        + "</tool_call>"  # an argument the tool does not take
+        + _call(3, 4)
+        + "<tool_call>"
+        + json.dumps({"name": "crop_video", "arguments": {"start_time": 5, "end_time": 6}})  # never closed
+    )
+    assert crop_windows(text) == [(3.0, 4.0)]
+    assert count_tool_calls(text) == 4  # closed blocks only: an unclosed one was never handed to the tool
+
+
 @pytest.mark.parametrize(
     ("pred", "gt", "iou"),
     [

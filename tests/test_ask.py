@@ -93,9 +93,9 @@ def test_ask_against_a_server_scores_and_writes_both_outputs(tmp_path, sample_vi
                 "policy",
                 "--answer",
                 "Yellow square.",
-                "--skim-frames",
+                "--skim-max-frames",
                 "8",
-                "--crop-frames",
+                "--crop-max-frames",
                 "8",
                 "--json",
                 str(tmp_path / "t.json"),
@@ -107,7 +107,7 @@ def test_ask_against_a_server_scores_and_writes_both_outputs(tmp_path, sample_vi
     assert result.stdout.strip().splitlines()[-1] == "yellow square"
     assert "crop #1: 60.0s-70.0s -> 8 frames" in result.output
     trace = Trace.load(tmp_path / "t.json")
-    assert trace.score["correct"] is True and trace.crops[0].ok and trace.budgets["skim_max_frames"] == 8
+    assert trace.score["correct"] is True and trace.crops[0].ok and trace.budgets["skim"]["max_frames"] == 8
     assert 'data-start="60.000"' in (tmp_path / "t.html").read_text()
 
 
@@ -122,7 +122,7 @@ def test_ask_with_a_dead_server_keeps_the_trace_and_exits_1(tmp_path, sample_vid
             closed_port_url(),
             "--model",
             "m",
-            "--skim-frames",
+            "--skim-max-frames",
             "4",
             "--json",
             str(tmp_path / "t.json"),
@@ -165,7 +165,7 @@ def test_view_renders_a_trace_file_and_rejects_what_is_not_one(tmp_path, sample_
                 server.base_url,
                 "--model",
                 "m",
-                "--skim-frames",
+                "--skim-max-frames",
                 "4",
                 "--json",
                 str(tmp_path / "a.json"),

@@ -10,6 +10,7 @@ from PIL import Image
 
 from longvt_plugins.core.agent import AgentBudgets, run_agent
 from longvt_plugins.core.backends import BackendError, GenerationParams, OpenAIBackend, TransformersBackend
+from longvt_plugins.core.budget import SKIM
 from longvt_plugins.core.crop_tool import CROP_VIDEO_SCHEMA
 from longvt_plugins.core.toolcall import ToolCall, render_tool_call
 from longvt_plugins.testing.openai_server import OpenAIStubServer, closed_port_url
@@ -104,7 +105,7 @@ def test_qwen3vl_checkpoint_is_chosen_from_its_config_and_runs_the_loop(tiny_qwe
     assert backend.family == "qwen3_vl" and backend.patch_size == 16
     assert type(backend.net).__name__ == "Qwen3VLForConditionalGeneration"
     assert backend.net.config._attn_implementation == "sdpa"
-    budgets = AgentBudgets(skim_max_frames=4, max_turns=2, max_new_tokens=8)
+    budgets = AgentBudgets(skim=SKIM.replace(max_frames=4), max_turns=2, max_new_tokens=8)
     trace = run_agent(sample_video.path, "q", backend, budgets)
     assert trace.error is None and trace.turns and trace.backend["family"] == "qwen3_vl"
     h, w = trace.skim["frame_size"]

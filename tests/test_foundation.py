@@ -237,9 +237,10 @@ def test_wheel_ships_tasks_templates_and_prompts(tmp_path):
     wheel = next(tmp_path.glob("longvt_plugins-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "longvt_plugins/templates/qwen2_5_vl_tools.jinja" in names
-    assert any(n.startswith("eval_tasks/") and n.endswith(".yaml") for n in names), (
-        "eval_tasks must ship in the wheel"
+    assert any(n.startswith("longvt_plugins/eval_tasks/") and n.endswith(".yaml") for n in names), (
+        "the task folders must ship in the wheel, under our own namespace"
     )
+    assert not any(n.startswith("eval_tasks/") for n in names), "no generic top-level package in the wheel"
     assert any(n.startswith("longvt_plugins/core/prompts/") and n.endswith(".txt") for n in names)
     entry = [n for n in names if n.endswith("entry_points.txt")]
     text = zipfile.ZipFile(wheel).read(entry[0]).decode()
@@ -277,3 +278,175 @@ def test_core_imports_no_host_framework():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "", f"core pulled in host frameworks: {out.stdout.strip()}"
+
+
+# ------------------------------------------------------------------------------------------ version: one place
+def test_version_is_one_value_everywhere():
+    from longvt_plugins import __version__
+    from longvt_plugins.lmms_eval.protocol import versions
+
+    out = subprocess.run(
+        [sys.executable, "-m", "longvt_plugins.cli", "--version"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == __version__
+    assert versions()["longvt-plugins"] == __version__  # what every protocol card records
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in pyproject and 'attr = "longvt_plugins.__version__"' in pyproject
+    assert f"## [{__version__}]" in (ROOT / "CHANGELOG.md").read_text()
+    assert "Apache License" in (ROOT / "LICENSE").read_text() and 'license = "Apache-2.0"' in pyproject
+
+
+# ------------------------------------------------------------------------------------------ import layering
+# Every top-level part of the package sits on a layer. A module imports its own part, the package root
+# (`__version__`) and lower layers only; two parts on one layer (the host adapters) never import each other.
+LAYERS = {
+    "core": 0,  # framework-free; imports nothing else of ours
+    "templates": 0,  # data only (the chat template)
+    "viewer": 1,
+    "mcp_server": 1,
+    "verl": 1,
+    "lmms_engine": 1,
+    "lmms_eval": 1,
+    "pipeline": 1,
+    "eval_tasks": 2,  # lmms-eval task folders: call into lmms_eval.tasklib
+    "testing": 3,  # fixtures and test doubles may use anything below
+    "miniature": 4,  # the miniature recipe: pipeline + testing's loopback server; `longvt ask` runs its checkpoint
+    "commands": 5,
+    "cli": 6,
+}
+# Imports across the rule that are meant, with the reason. Each must still exist (a stale entry fails too).
+ALLOWED = {
+    # The export stage writes verl's RL rows with the verl adapter's converter, which imports no verl.
+    ("longvt_plugins.pipeline.stages.export", "longvt_plugins.verl.convert"),
+}
+
+
+def _modules(package: Path) -> dict[str, Path]:
+    """Module name -> file, following links (the task folders are a link in a checkout)."""
+    import os
+
+    mods = {}
+    for folder, _, files in os.walk(package, followlinks=True):
+        for f in files:
+            if f.endswith(".py"):
+                parts = Path(folder, f).relative_to(package.parent).with_suffix("").parts
+                name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+                mods[name] = Path(folder, f)
+    return mods
+
+
+def _imports(name: str, path: Path, mods: dict[str, Path]) -> set[str]:
+    """Our modules that `name` imports anywhere in its file, inside functions too."""
+    import ast
+
+    pkg = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            candidates = [f"{base}.{a.name}" for a in node.names] + [base]
+        elif isinstance(node, ast.Import):
+            candidates = [a.name for a in node.names]
+        else:
+            continue
+        for c in candidates:
+            while c and c not in mods:
+                c = c.rpartition(".")[0]
+            if c and c != name and not name.startswith(c + "."):
+                out.add(c)
+                break  # `from a.b import c`: the module c if it is one, else a.b
+    return out
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def import_problems(package: Path, layers: dict[str, int], allowed: set) -> list[str]:
+    mods = _modules(package)
+    root = package.name
+    graph = {m: _imports(m, p, mods) for m, p in mods.items()}
+    problems = [f"import circle: {' <-> '.join(c)}" for c in _circles(graph)]
+    used = set()
+    for src, targets in sorted(graph.items()):
+        part = src.split(".")[1] if "." in src else None
+        if part is None:
+            continue
+        if part not in layers:
+            problems.append(f"{src}: part {part!r} has no layer (add it to LAYERS)")
+            continue
+        for dst in sorted(targets):
+            other = dst.split(".")[1] if "." in dst else None
+            if dst == root or other == part:
+                continue
+            if other not in layers or layers[other] >= layers[part]:
+                if (src, dst) in allowed:
+                    used.add((src, dst))
+                    continue
+                problems.append(f"{src} -> {dst}: against the layering ({part} may not import {other})")
+    problems += [f"stale ALLOWED entry (remove it): {a} -> {b}" for a, b in sorted(set(allowed) - used)]
+    return problems
+
+
+def test_import_layering_has_no_circle_and_no_upward_import():
+    assert import_problems(ROOT / "longvt_plugins", LAYERS, ALLOWED) == []
+
+
+def test_import_layering_check_finds_circles_upward_and_sideways_imports(tmp_path):
+    pkg = tmp_path / "pkg"
+    files = {
+        "__init__.py": "",
+        "core/__init__.py": "",
+        "core/a.py": "def f():\n    from pkg.core import b\n",  # a circle made inside a function is one too
+        "core/b.py": "from . import a\n",
+        "core/c.py": "import pkg.verl.tool\n",  # upward
+        "verl/__init__.py": "",
+        "verl/tool.py": "from pkg.pipeline.run import x\nfrom pkg.core.a import f\n",  # sideways; down is fine
+        "pipeline/__init__.py": "",
+        "pipeline/run.py": "x = 1\n",
+    }
+    for rel, text in files.items():
+        (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / rel).write_text(text)
+    layers = {"core": 0, "verl": 1, "pipeline": 1}
+    assert import_problems(pkg, layers, set()) == [
+        "import circle: pkg.core.a <-> pkg.core.b",
+        "pkg.core.c -> pkg.verl.tool: against the layering (core may not import verl)",
+        "pkg.verl.tool -> pkg.pipeline.run: against the layering (verl may not import pipeline)",
+    ]
+    allowed = {("pkg.verl.tool", "pkg.pipeline.run"), ("pkg.core.c", "pkg.verl")}
+    assert (
+        import_problems(pkg, layers, allowed)[-1] == "stale ALLOWED entry (remove it): pkg.core.c -> pkg.verl"
+    )

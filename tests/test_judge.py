@@ -19,6 +19,8 @@ from longvt_plugins.core.judge import (
     parse_grade,
     parse_verdict,
     render_prompt,
+    run_sync,
+    shared_client,
     strip_thinking,
 )
 from longvt_plugins.testing.openai_server import Fault, OpenAIStubServer, closed_port_url
@@ -75,6 +77,14 @@ def test_parse_grade(reply, score):
         ("<think>compare..</think>FALSE", False),
         ("The model answer matches the reference, so TRUE", True),
         ("Judgement: 0", False),
+        ("Judgement: 1", True),
+        ("Judgement: TRUE", True),
+        ("**Judgement:** FALSE", False),
+        ("Verdict: **False**", False),
+        ("[[TRUE]]", True),
+        ("True.\n\nThe candidate names the same colour.", True),
+        ("FALSE - the reference says red", False),
+        ("<think>hm</think>\n\n**TRUE**", True),
         ("not true", None),
         ("It could be true or false depending on the frame.", None),
         ("maybe", None),
@@ -256,6 +266,89 @@ def test_sync_wrappers():
         judge = JudgeClient(_config(server, model="j"))
         assert judge.equivalent_sync("q", "a", "a").score == 1.0
         assert judge.grade_sync("q", "a", "a").fallback  # "TRUE" is not a 0/0.5/1 grade
+
+
+@pytest.mark.parametrize(
+    ("reply", "score"),
+    [("TRUE.", 1.0), ("false", 0.0), ("Judgement: 1", 1.0), ("**True**", 1.0), ("Judgement: FALSE", 0.0)],
+)
+def test_binary_judge_replies_are_verdicts_not_fallbacks(reply, score):
+    with OpenAIStubServer(lambda body: reply, model="j") as server:
+        result = shared_client(_config(server, model="j")).equivalent_sync("q", "a", "b")
+    assert not result.fallback and result.score == score and result.reply == reply
+
+
+def test_sync_callers_from_many_threads_share_one_client_and_one_pool():
+    with OpenAIStubServer(lambda body: "TRUE", model="j", delay=0.01) as server:
+        config = _config(server, model="j", concurrency=3)
+        judge = shared_client(config)
+        assert shared_client(config) is judge and shared_client(_config(server, model="k")) is not judge
+        results: list = []
+
+        def worker(i: int) -> None:
+            results.extend(shared_client(config).equivalent_sync(f"q{i}", "a", "a") for _ in range(5))
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(results) == 30 and all(r.score == 1.0 and not r.fallback for r in results)
+        assert len(judge._loops) == 1  # one loop, one HTTP pool, whatever the number of calling threads
+        assert server.max_in_flight <= 3 and judge.limiter.peak <= 3
+
+
+def test_run_sync_refuses_the_judge_loop_itself():
+    async def inner() -> None:
+        coro = asyncio.sleep(0)
+        with pytest.raises(RuntimeError, match="judge loop itself"):
+            run_sync(coro)
+
+    run_sync(inner())
+
+
+_EXIT_SCRIPT = """
+import asyncio, gc, logging, sys
+from longvt_plugins.core.judge import JudgeClient, JudgeConfig, shared_client
+from longvt_plugins.core.judge.transport import http_client
+from longvt_plugins.testing.openai_server import OpenAIStubServer
+
+logging.basicConfig(level=logging.WARNING)
+with OpenAIStubServer(lambda body: "1", model="j") as server:
+    config = JudgeConfig(base_url=server.base_url, model="j")
+    print("transport", type(http_client(config)).__name__)
+    judge = JudgeClient(config)
+    assert asyncio.run(judge.grade("q", "a", "a")).score == 1.0  # an asyncio.run loop, no aclose()
+
+    async def on_one_loop():
+        other = JudgeClient(config)
+        return await other.grade("q", "b", "b")  # dropped with its pool open
+
+    assert asyncio.run(on_one_loop()).score == 1.0
+    assert judge.grade_sync("q", "c", "c").score == 1.0  # the judge loop
+    assert shared_client(config).grade_sync("q", "d", "d").score == 1.0
+    dropped = JudgeClient(config)
+    assert dropped.grade_sync("q", "e", "e").score == 1.0
+    del dropped
+    gc.collect()
+    loop = asyncio.new_event_loop()  # a loop still open at exit, not running
+    assert loop.run_until_complete(judge.grade("q", "f", "f")).score == 1.0
+print("done")
+"""
+
+
+def test_no_pool_is_left_unclosed_at_exit(tmp_path):
+    """Every way of using the judge, then a plain interpreter exit: not one "Unclosed ..." line."""
+    run = subprocess.run(
+        [sys.executable, "-W", "always::ResourceWarning", "-c", _EXIT_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "done" in run.stdout and "transport" in run.stdout
+    assert "transport _InstalledAioHttpClient" in run.stdout  # the aiohttp transport, the one that warns
+    assert "Unclosed" not in run.stderr, run.stderr
 
 
 # ------------------------------------------------------------------------------------------ cache

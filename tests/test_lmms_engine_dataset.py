@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pytest
 
-from longvt_plugins.lmms_engine.examples import tool_trace_row, write_jsonl
+from longvt_plugins.testing.sft_rows import tool_trace_row, write_jsonl
 
 PACKING_LENGTH = 2500
 SMALL = 28 * 28 * 4  # pixel budget per frame: keeps the CPU work small

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from longvt_plugins.lmms_engine.examples import tool_trace_row, write_jsonl
 from longvt_plugins.lmms_engine.launch import fold_overrides
+from longvt_plugins.testing.sft_rows import tool_trace_row, write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_RECIPE = REPO / "recipes" / "sft" / "tiny_cpu.yaml"
@@ -113,3 +113,22 @@ def test_real_cli_trains_the_tiny_model_on_a_tool_trace(tiny_model_dir, sample_v
     processor = AutoProcessor.from_pretrained(out)
     # the checkpoint carries the template it was trained with
     assert "<tool_response>" in processor.chat_template
+
+
+def test_single_process_launch_takes_a_free_port_and_leaves_torchrun_alone():
+    import socket
+
+    from longvt_plugins.lmms_engine.launch import single_process_rendezvous
+
+    with socket.socket() as busy:  # what lmms-engine's fixed default would collide with
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        env: dict[str, str] = {}
+        single_process_rendezvous(env)
+        assert env["WORLD_SIZE"] == "1" and env["MASTER_ADDR"] == "127.0.0.1"
+        assert int(env["MASTER_PORT"]) != busy.getsockname()[1]
+        with socket.socket() as again:  # the port handed out is really free
+            again.bind(("127.0.0.1", int(env["MASTER_PORT"])))
+    torchrun = {"WORLD_SIZE": "2", "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "1234"}
+    single_process_rendezvous(torchrun)
+    assert torchrun == {"WORLD_SIZE": "2", "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "1234"}

@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 from longvt_plugins.cli import app
 from longvt_plugins.lmms_eval import tasks_path
 from longvt_plugins.lmms_eval.overlay import build_overlay
-from longvt_plugins.lmms_eval.sample_data import window_reader_policy, write_sample_benchmarks
 from longvt_plugins.testing.openai_server import OpenAIStubServer
+from longvt_plugins.testing.sample_benchmarks import window_reader_policy, write_sample_benchmarks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,7 +105,12 @@ def test_real_lmms_eval_cli_with_a_tool_calling_server(sample, tmp_path):
         assert res[task]["tool_calls,none"] == 1.0
         assert res[task]["failed,none"] == 0.0 and res[task]["judge_fallback,none"] == 0.0
     assert "longvtp_videommmu_tool" in res  # the group row
-    assert judged == 3  # the two open VideoSIAH answers and the open VideoMMMU one; letters need no judge
+    # The two open VideoSIAH answers and the open VideoMMMU one are decided by the judge; the four letters are
+    # decided by rule, and the judge is asked about them only for the agreement figure.
+    assert judged == 3 + 4
+    assert res["longvtp_lvbench_tool"]["judge_rule_agreement,none"] == 1.0
+    assert res["longvtp_videosiah_tool"]["judge_rule_agreement,none"] == "n/a"  # no multiple choice there
+    assert all(res[task]["context_exhausted,none"] == 0 for task in expected_acc)
     # Every sample: one crop of the named window of the real video, frames counted and inside the window.
     for task, rows in samples.items():
         for row in rows:

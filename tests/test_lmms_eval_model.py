@@ -9,8 +9,8 @@ import json
 import pytest
 
 from longvt_plugins.lmms_eval.overlay import build_overlay
-from longvt_plugins.lmms_eval.sample_data import window_reader_policy, write_sample_benchmarks
 from longvt_plugins.testing.openai_server import OpenAIStubServer
+from longvt_plugins.testing.sample_benchmarks import window_reader_policy, write_sample_benchmarks
 
 TASKS = [
     "longvtp_videosiah_tool",
@@ -208,21 +208,24 @@ def test_requests_in_flight_never_exceed_the_concurrency_limit(tasks):
     assert all(s["failed"] == 0.0 and len(s["longvt"]["turns"]) == 1 for s in scores)
 
 
-def test_model_args_are_checked_and_the_paper_protocol_fills_the_budgets(tasks):
+def test_model_args_are_checked_and_the_upstream_protocol_fills_the_budgets(tasks):
     with OpenAIStubServer(window_reader_policy) as server:
         with pytest.raises(TypeError, match="unknown model_args.*max_framez"):
             make_model(base_url=server.base_url, max_framez=3)
         with pytest.raises(ValueError, match="protocol"):
             make_model(base_url=server.base_url, protocol="fast")
-        model = make_model(base_url=server.base_url, protocol="paper", max_turns=3)
+        model = make_model(base_url=server.base_url, protocol="upstream", max_turns=3)
+        sft = make_model(base_url=server.base_url, protocol="upstream", model_version="org/LongVT-SFT")
     b = model.budgets
-    assert (b.skim_max_frames, b.skim_max_pixels, b.crop.max_frames, b.crop.max_pixels) == (
+    assert (b.skim.max_frames, b.skim.max_pixels, b.crop.max_frames, b.crop.max_pixels) == (
         768,
         50176,
         128,
         50176,
     )
-    assert b.max_turns == 3  # an explicit model arg wins over the protocol
+    assert b.max_turns == 3  # an explicit model arg wins over the protocol, and renames it
+    assert model.protocol.name == "upstream+custom" and sft.protocol.name == "upstream"
+    assert sft.budgets.skim.max_frames == 512  # upstream evaluated its SFT checkpoint at 512 frames
     with pytest.raises(ValueError, match="base_url"):
         make_model()
 

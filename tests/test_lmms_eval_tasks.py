@@ -4,10 +4,12 @@ built-in of the same family), and runs its hooks on local data in each benchmark
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from longvt_plugins.core.prompts import load_prompt
 from longvt_plugins.lmms_eval import TASK_PREFIX, tasks_path
 from longvt_plugins.lmms_eval.overlay import OverlayError, build_overlay
 from longvt_plugins.lmms_eval.runner import list_tasks
@@ -69,7 +71,7 @@ def test_every_task_resolves_to_our_file_with_the_builtins_present(task_index):
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    from longvt_plugins.lmms_eval.sample_data import write_sample_benchmarks
+    from longvt_plugins.testing.sample_benchmarks import write_sample_benchmarks
 
     return write_sample_benchmarks(tmp_path_factory.mktemp("bench"))
 
@@ -224,8 +226,13 @@ def test_options_and_message_shapes():
         "/v.mp4", "Q?", {"style": "tool", "tool_post_prompt": "USE TOOLS"}, multiple_choice=False
     )
     assert [p["type"] for p in msgs[0]["content"]] == ["video", "text", "text"]
-    assert msgs[0]["content"][1] == {"type": "text", "text": "Q?", "longvt_role": "question"}
-    with pytest.raises(ValueError, match="unknown task style"):
+    assert msgs[0]["content"][1] == {
+        "type": "text",
+        "text": "Q?",
+        "longvt_role": "question",
+        "longvt_mcq": False,
+    }
+    with pytest.raises(ValueError, match="unknown style"):
         build_messages("/v.mp4", "Q?", {"style": "chatty"}, multiple_choice=False)
 
 
@@ -240,9 +247,34 @@ def test_samples_of_a_task_yaml_are_valid_json_lines(sample):
 def test_doc_key_matches_between_the_full_doc_and_lmms_evals_image_free_copy():
     from PIL import Image
 
-    from longvt_plugins.lmms_eval.tasklib import doc_key
+    from longvt_plugins.lmms_eval.doc_identity import doc_key
 
     scored = {"id": "v_Art_1", "question": "Q?", "options": ["a", "b"], "meta": {"n": 1}}
     full = dict(scored, image_1=Image.new("RGB", (4, 4)), image_2=None, images=[Image.new("RGB", (2, 2))])
     assert doc_key(full) == doc_key(scored)
     assert doc_key(dict(scored, question="other")) != doc_key(scored)
+
+
+def test_prompt_texts_live_only_in_core_prompts():
+    """No task YAML, utils.py or module carries a copy of a prompt: they name a `core/prompts` file instead."""
+    from importlib import resources
+
+    repo = Path(__file__).resolve().parents[1]
+    prompts = resources.files("longvt_plugins.core.prompts")
+    # A copy would hold a prompt's first line; short lines (a heading, a format string) prove nothing.
+    sentences = {
+        p.name: p.read_text(encoding="utf-8").strip().splitlines()[0]
+        for p in prompts.iterdir()
+        if p.name.endswith(".txt")
+    }
+    sources = [*repo.glob("eval_tasks/**/*.yaml"), *repo.glob("eval_tasks/**/*.py")]
+    sources += [*repo.glob("longvt_plugins/**/*.py"), *repo.glob("eval_tasks/**/_default_template_yaml")]
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        for name, sentence in sentences.items():
+            if len(sentence) >= 40:
+                assert sentence not in text, f"{path.relative_to(repo)} copies prompts/{name}"
+    for path in repo.glob("eval_tasks/**/*.yaml"):
+        for key, value in re.findall(r"^\s+(\w+_prompt): (.*)$", path.read_text(encoding="utf-8"), re.M):
+            name = re.fullmatch(r"\{prompt: (\w+)\}", value.strip())
+            assert name and load_prompt(name.group(1)), f"{path.name}: {key} is not a prompt reference"

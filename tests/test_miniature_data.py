@@ -24,9 +24,7 @@ def test_skim_locates_every_scene_but_never_shows_a_flash_and_the_crop_does(mini
     from longvt_plugins.core.crop_tool import CropVideoTool
     from longvt_plugins.core.video import sample_video
 
-    b = task.agent_budgets()
-    skim = sample_video(mini_items[0].path, fps=b.skim_fps, min_frames=b.skim_min_frames,
-                        max_frames=b.skim_max_frames, min_pixels=b.skim_min_pixels, max_pixels=b.skim_max_pixels)  # fmt: skip
+    skim = sample_video(mini_items[0].path, task.agent_budgets().skim)
     seen = _colours(skim.frames)
     assert sorted(seen) == sorted(i.colour for i in mini_items)  # one skim frame per scene
     assert not set(seen) & set(task.FLASH_COLOURS)  # the skim never shows the answer

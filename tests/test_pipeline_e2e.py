@@ -17,8 +17,8 @@ import yaml
 
 from longvt_plugins.pipeline.config import STAGE_ORDER, PipelineConfig
 from longvt_plugins.pipeline.runner import run_pipeline, run_stage
-from longvt_plugins.pipeline.scripted import ScriptedTeacher, scene_label
 from longvt_plugins.pipeline.store import read_jsonl, read_stage_records
+from longvt_plugins.testing.scripted_teacher import ScriptedTeacher, scene_label
 
 pytestmark = pytest.mark.slow  # one full pipeline run over HTTP is shared by the module (~15-45 s on 2 cores)
 
@@ -211,7 +211,10 @@ def test_sft_rows_load_and_encode_in_the_lmms_engine_plugin(reference, tiny_mode
         ProcessorConfig(processor_name=str(tiny_model_dir), processor_type="longvt_qwen2_5_vl")
     )
     processor.build()
-    loader = MediaLoader(crop_budget={"max_frames": 4})
+    # The dataset's own crop budget (128 frames) differs from the teacher's (4): the row's recorded budget wins,
+    # so the replayed crops are the frames the teacher's text talks about.
+    loader = MediaLoader(crop_budget={"max_frames": 128})
+    taught = {r["id"]: r["trace"]["crops"] for r in read_stage_records(cfg.workdir, "traces")}
     for row in rows[:1]:
         parsed = parse_row(row, row["id"])
         sample = loader.load(parsed)
@@ -219,9 +222,11 @@ def test_sft_rows_load_and_encode_in_the_lmms_engine_plugin(reference, tiny_mode
         assert not sample.videos and sample.images
         skim = row["messages"][1]["content"][0]["video_url"]
         assert skim["as_frames"] is True
-        assert sample.messages[1]["content"][0]["text"].startswith("<") and sample.messages[1]["content"][
-            1
-        ] == {"type": "image"}
+        first = sample.messages[1]["content"]
+        assert first[0]["text"].startswith("<") and first[1] == {"type": "image"}
+        skim_frames = sum(p["type"] == "image" for p in first)
+        crop_frames = sum(len(c["timestamps"]) for c in taught[row["id"]] if c["ok"])
+        assert skim_frames and len(sample.images) == skim_frames + crop_frames
         encoded = processor.encode_sample(sample, tools=parsed.tools)
         trained = [t for t in encoded["labels"].tolist() if t != -100]
         assert trained  # assistant tokens are trained, the rest masked
@@ -230,7 +235,7 @@ def test_sft_rows_load_and_encode_in_the_lmms_engine_plugin(reference, tiny_mode
 def test_rl_rows_load_in_verls_dataset(reference, tiny_model_dir):
     from transformers import AutoProcessor, AutoTokenizer
 
-    from longvt_plugins.verl.scripted_rollout import compose_recipe, load_batch
+    from longvt_plugins.testing.verl_rollout import compose_recipe, load_batch
 
     cfg, _, _ = reference
     rl = cfg.workdir / "export" / "rl.parquet"
@@ -359,7 +364,7 @@ def test_ray_in_local_mode_writes_exactly_the_local_runs_records(reference, data
     import ray
 
     from longvt_plugins.pipeline.ray_engine import task_options
-    from longvt_plugins.pipeline.runner import build_stage, decode_threads
+    from longvt_plugins.pipeline.units import build_stage, decode_threads
 
     cfg_ref, _, _ = reference
     cfg = PipelineConfig.load(write_config(tmp_path, dataset[0], teacher.base_url))

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from longvt_plugins.pipeline import runner
+from longvt_plugins.pipeline import runner, units
 from longvt_plugins.pipeline.config import ConfigError, PipelineConfig
 from longvt_plugins.pipeline.store import Journal, read_jsonl, shard_suffix
 
@@ -112,7 +112,7 @@ def test_run_unit_turns_any_exception_into_a_failure_entry():
         def run(self, unit):
             raise KeyError("no such clip")
 
-    entry = runner.run_unit(Boom(), runner.Unit("k", "v", {}))
+    entry = units.run_unit(Boom(), units.Unit("k", "v", {}))
     assert entry["ok"] is False and entry["unit"] == "k" and "no such clip" in entry["reason"]
     assert entry["error"] == "KeyError" and "Traceback" in entry["trace"]
 
@@ -138,8 +138,8 @@ def test_each_worker_process_decodes_with_its_share_of_the_cpus():
     # Without the budget, W processes each start FFmpeg's default thread count and oversubscribe the cores.
     workers = 2
     with runner.process_pool(workers) as pool:
-        budgets = {pool.submit(runner.decode_threads).result() for _ in range(4)}
-    assert budgets == {max(1, runner.available_cpus() // workers)}
+        budgets = {pool.submit(units.decode_threads).result() for _ in range(4)}
+    assert budgets == {max(1, units.available_cpus() // workers)}
 
 
 @pytest.mark.parametrize(("option", "env", "expected"), [("auto", None, 0), ("auto", "3", 3), (2, "3", 2)])
@@ -147,13 +147,13 @@ def test_detect_threads_option_follows_the_workers_budget_unless_set(
     option, env, expected, monkeypatch, tmp_path
 ):
     if env is None:
-        monkeypatch.delenv(runner.DECODE_THREADS_ENV, raising=False)
+        monkeypatch.delenv(units.DECODE_THREADS_ENV, raising=False)
     else:
-        monkeypatch.setenv(runner.DECODE_THREADS_ENV, env)
+        monkeypatch.setenv(units.DECODE_THREADS_ENV, env)
     cfg = PipelineConfig(
         {"workdir": str(tmp_path), "stages": {"detect": {"threads": option}}}, base_dir=tmp_path
     )
-    assert runner.build_stage("detect", cfg)._cut_options().threads == expected
+    assert units.build_stage("detect", cfg)._cut_options().threads == expected
 
 
 @pytest.mark.parametrize("name", ["pipeline.yaml", "pipeline_local_test.yaml"])
@@ -164,5 +164,5 @@ def test_shipped_configs_load_and_build_every_stage(name):
 
     cfg = PipelineConfig.load(Path(__file__).resolve().parents[1] / "data" / "configs" / name)
     for stage in STAGE_ORDER:
-        runner.build_stage(stage, cfg)
-    assert runner.build_stage("detect", cfg)._cut_options().threshold == 27.0
+        units.build_stage(stage, cfg)
+    assert units.build_stage("detect", cfg)._cut_options().threshold == 27.0

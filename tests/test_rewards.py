@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from longvt_plugins.core.judge import JudgeClient, JudgeConfig
-from longvt_plugins.core.rewards import REWARD_KEYS, RewardConfig, compute_reward, parse_segment
+from longvt_plugins.core.rewards import (
+    REWARD_KEYS,
+    TERMS,
+    RewardConfig,
+    compute_reward,
+    parse_segment,
+    reward_term,
+)
 from longvt_plugins.testing.openai_server import OpenAIStubServer, closed_port_url
 
 
@@ -71,6 +79,38 @@ async def test_weights_come_from_the_config():
         RewardConfig(judge_mode="vibes")
     with pytest.raises(ValueError, match="acc_weight"):
         RewardConfig(acc_weight=float("inf"))
+
+
+def test_reward_keys_are_the_configured_terms_and_their_extras():
+    assert REWARD_KEYS == (
+        "score",
+        "acc",
+        "format",
+        "iou",
+        "tool",
+        "tool_calls",
+        "judge_fallback",
+        "judge_cached",
+        "has_answer",
+        "has_segment",
+        "answer_too_long",
+    )
+    weights = [f.name for f in fields(RewardConfig) if f.name.endswith("_weight")]
+    assert sorted(TERMS) == sorted(w.removesuffix("_weight") for w in weights)
+
+
+def test_a_term_and_the_config_must_agree():
+    from longvt_plugins.core.rewards import compose
+
+    reward_term("span_penalty")(lambda sample: 0.0)  # a new term file without its config line
+    try:
+        with pytest.raises(RuntimeError, match=r"terms without a <name>_weight field \['span_penalty'\]"):
+            compose._configured_terms()
+    finally:
+        del TERMS["span_penalty"]
+    assert [t.name for t in compose._configured_terms()] == ["acc", "format", "iou", "tool"]
+    with pytest.raises(ValueError, match="registered twice"):
+        reward_term("acc")(lambda sample: 0.0)
 
 
 async def test_overlong_answer_gets_nothing_and_the_judge_is_not_asked():

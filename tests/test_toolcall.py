@@ -13,6 +13,7 @@ from longvt_plugins.core.toolcall import (
     render_tool_call,
     render_tool_response,
     render_tool_turn,
+    tool_response_parts,
 )
 
 
@@ -119,6 +120,10 @@ def test_render_matches_the_chat_template_byte_for_byte():
 
 def test_render_response_and_openai_round_trip():
     assert render_tool_response("ok") == "<tool_response>\nok\n</tool_response>"
+    frame = {"type": "image_url", "image_url": {"url": "data:,"}}
+    parts = tool_response_parts([{"type": "text", "text": "ok"}, frame])
+    assert parts[1:3] == [{"type": "text", "text": "ok"}, frame]
+    assert "".join(p.get("text", "") for p in parts) == render_tool_response("ok")
     call = ToolCall("crop_video", {"start_time": 1, "end_time": 2}, id="call_1")
     back = ToolCall.from_openai(call.to_openai())
     assert (back.name, back.arguments, back.id) == ("crop_video", {"start_time": 1, "end_time": 2}, "call_1")

@@ -34,15 +34,16 @@ def rl(tiny_model_dir, sample_video, tmp_path_factory):
     from omegaconf import OmegaConf
     from verl.experimental.agent_loop.agent_loop import AgentLoopWorker
 
-    from longvt_plugins.verl.convert import RLSample, VideoSettings, convert
-    from longvt_plugins.verl.scripted_rollout import ScriptedRolloutServer, compose_recipe
+    from longvt_plugins.core.budget import SKIM
+    from longvt_plugins.testing.verl_rollout import ScriptedRolloutServer, compose_recipe
+    from longvt_plugins.verl.convert import RLSample, convert
 
     tmp = tmp_path_factory.mktemp("verl-loop")
     samples = [
         RLSample(q, "circle", str(sample_video.path), segment=[30.0, 50.0], qa_id=f"q{i}")
         for i, q in enumerate(QUESTIONS)
     ]
-    report = convert(samples, tmp / "rl.parquet", video=VideoSettings(max_frames=8, max_pixels=56 * 56))
+    report = convert(samples, tmp / "rl.parquet", video=SKIM.replace(max_frames=8, max_pixels=56 * 56))
     assert report.written == 2, report.rejected
     tool_yaml = tmp / "tools.yaml"
     tool_yaml.write_text(
@@ -67,7 +68,7 @@ def rl(tiny_model_dir, sample_video, tmp_path_factory):
     assert processor.chat_template == OmegaConf.select(config, "actor_rollout_ref.model.custom_chat_template")
 
     def run(script, rows=(0,), tools_kwargs="keep", reward_worker=None):
-        from longvt_plugins.verl.scripted_rollout import load_batch
+        from longvt_plugins.testing.verl_rollout import load_batch
 
         batch, _ = load_batch(config, tmp / "rl.parquet", tokenizer, processor)
         batch = batch.select_idxs(list(rows))
@@ -221,7 +222,7 @@ def test_reward_sees_tool_counters_and_the_same_keys_with_and_without_a_tool_cal
     from verl.experimental.reward_loop.reward_loop import RewardLoopWorker
 
     from longvt_plugins.testing.openai_server import OpenAIStubServer
-    from longvt_plugins.verl.scripted_rollout import LocalActor
+    from longvt_plugins.testing.verl_rollout import LocalActor
 
     def script(prompt: str, turn: int) -> str:
         return crop(30, 40) if QUESTIONS[0] in prompt and turn == 0 else ANSWER

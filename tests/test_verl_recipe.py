@@ -38,7 +38,7 @@ def launch_command(*extra: str, **env: str) -> list[str]:
 
 
 def compose_from_command(argv: list[str]):
-    from longvt_plugins.verl.scripted_rollout import compose_recipe
+    from longvt_plugins.testing.verl_rollout import compose_recipe
 
     assert argv[1:3] == ["-m", "verl.trainer.main_ppo"]
     assert argv[3] == "--config-path" and argv[5] == "--config-name"
@@ -198,3 +198,114 @@ def test_judge_check_script_talks_to_a_loopback_judge():
         asked = len(judge.requests)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "score=1" in done.stdout and "fallback=False" in done.stdout and asked == 1
+
+
+SMOKE_ENV = {"PROFILE": "smoke_1gpu", "JUDGE_MODE": "rule", "LONGVT_JUDGE_BASE_URL": ""}
+# The smoke config's keys that verl's YAML lacks but verl reads (an open dict / a model config override).
+SMOKE_EXTRA_KEYS = (
+    "actor_rollout_ref.model.override_config.attn_implementation",  # handed to from_pretrained's config
+    "actor_rollout_ref.rollout.engine_kwargs.vllm.num_gpu_blocks_override",  # passed to vLLM's engine args
+)
+
+
+@pytest.mark.slow
+def test_single_gpu_smoke_config_composes_without_a_judge(base_config):
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import omega_conf_to_dataclass, validate_config
+
+    smoke = yaml.safe_load((RECIPE / "profile" / "smoke_1gpu.yaml").read_text())
+    assert [k for k in keys_unknown_to_verl(smoke, base_config) if k not in SMOKE_EXTRA_KEYS] == []
+
+    argv = launch_command(**SMOKE_ENV, WORKER_ENV="VLLM_USE_FLASHINFER_SAMPLER=0")
+    assert not any("judge_base_url" in a for a in argv)
+    config = compose_from_command(argv)
+    OmegaConf.resolve(config)
+    validate_config(
+        config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config)
+    )
+    rollout = omega_conf_to_dataclass(config.actor_rollout_ref.rollout)
+    model = config.actor_rollout_ref.model
+    # What a one-GPU host without flash-attn needs (recipes/rl/README.md, "Smoke run").
+    assert (config.trainer.nnodes, config.trainer.n_gpus_per_node) == (1, 1)
+    assert model.use_remove_padding is False and model.override_config.attn_implementation == "sdpa"
+    assert config.actor_rollout_ref.actor.fsdp_config.ulysses_sequence_parallel_size == 1
+    assert rollout.agent.default_agent_loop == "longvt_tool_agent" and rollout.agent.num_workers == 1
+    assert rollout.engine_kwargs["vllm"]["num_gpu_blocks_override"] == 4096 and rollout.enforce_eager
+    assert config.trainer.total_training_steps >= 10 and rollout.n > 1  # a group needs different outcomes
+    # Ray takes only strings in runtime_env.env_vars: "0" must not come out as the int 0.
+    assert config.ray_kwargs.ray_init.runtime_env.env_vars.VLLM_USE_FLASHINFER_SAMPLER == "0"
+    assert isinstance(
+        OmegaConf.to_container(config.ray_kwargs.ray_init.runtime_env.env_vars)[
+            "VLLM_USE_FLASHINFER_SAMPLER"
+        ],
+        str,
+    )
+    raw_fn, reward_kwargs = get_custom_reward_fn(config).args
+    assert reward_kwargs["judge"] == "rule" and reward_kwargs["judge_base_url"] is None
+    # The smoke config keeps the full recipe's loop, tool and reward: only sizes and host workarounds differ.
+    full = compose_from_command(launch_command())
+    for key in (
+        "actor_rollout_ref.rollout.multi_turn.tool_config_path",
+        "reward.custom_reward_function.path",
+        "actor_rollout_ref.model.custom_chat_template",
+        "algorithm.adv_estimator",
+    ):
+        assert OmegaConf.select(config, key) == OmegaConf.select(full, key), key
+
+
+def test_launch_script_rejects_an_unknown_judge_mode():
+    environ = {k: v for k, v in os.environ.items() if k not in SCRIPT_ENV}
+    environ.update(SCRIPT_ENV, JUDGE_MODE="llm")
+    done = subprocess.run(
+        ["bash", str(RECIPE / "run_longvt_rl.sh")], env=environ, capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "JUDGE_MODE" in done.stderr
+
+
+def crop_response_tokens(video, frames: int, processor) -> int:
+    """Response tokens one crop_video result costs in the rollout: visual tokens (real Qwen2.5-VL image processor at
+    the tool's pixel budget), the vision start/end pair and timestamp label per frame, and the tool's summary text."""
+    from longvt_plugins.core.crop_tool import CropBudget, CropVideoTool, timestamped_parts
+    from longvt_plugins.verl.tool import budget_from_config
+
+    tool_cfg = yaml.safe_load(Path(resource_path("verl/tool_config.yaml")).read_text())["tools"][0]["config"]
+    budget: CropBudget = budget_from_config(tool_cfg)
+    result = CropVideoTool(str(video), budget).execute({"start_time": 0.0, "end_time": float(frames)})
+    assert result.ok and len(result.frames) == min(frames, budget.max_frames), result.text
+    size = {"shortest_edge": budget.min_pixels, "longest_edge": budget.max_pixels}
+    grid = processor.image_processor(images=result.frames, size=size, return_tensors="pt")["image_grid_thw"]
+    visual = int((grid.prod(-1) // 4).sum())
+    labels = sum(
+        len(processor.tokenizer(p["text"]).input_ids)
+        for p in timestamped_parts(result.frames, result.timestamps)[::2]
+    )
+    return visual + 2 * len(result.frames) + labels + len(processor.tokenizer(result.text).input_ids)
+
+
+def resource_path(relative: str) -> str:
+    from longvt_plugins.verl.plugin import resource_path as shipped
+
+    return shipped(relative)
+
+
+@pytest.mark.slow
+def test_response_budget_holds_what_the_recipe_says(tmp_path, tiny_model_dir):
+    """longvt_grpo.yaml / README: 16,384 response tokens hold ONE full 128-frame crop of a 16:9 video (~10k tokens),
+    or five crops of up to 32 frames; not five full crops (upstream's implied promise)."""
+    from transformers import AutoProcessor
+
+    from longvt_plugins.testing.videos import make_synthetic_video
+
+    video = make_synthetic_video(tmp_path / "wide.mp4", duration=130.0, fps=1.0, width=1280, height=720).path
+    processor = AutoProcessor.from_pretrained(tiny_model_dir)
+    full = crop_response_tokens(video, 128, processor)
+    small = crop_response_tokens(video, 32, processor)
+    recipe = yaml.safe_load((RECIPE / "longvt_grpo.yaml").read_text())
+    budget = recipe["data"]["max_response_length"]
+    reasoning = 1024  # the model's own text over the trajectory, kept small on purpose
+    assert 8_000 < full < 12_000, full  # 60 visual + ~18 text tokens a frame at 280x168 px
+    assert (budget - reasoning) // full == 1
+    assert 5 * small + reasoning <= budget
+    assert 5 * full > 2 * budget  # the old comment's "5 crops of 128 frames" needs ~3x the budget

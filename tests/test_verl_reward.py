@@ -215,6 +215,28 @@ async def test_compute_score_directly_fills_defaults_and_rejects_unknown_setting
         await compute_score("longvt", "x", "B", None, judge_url="http://typo")
 
 
+async def test_accepted_settings_are_the_config_fields():
+    from dataclasses import fields
+
+    from longvt_plugins.core.judge import JudgeConfig
+    from longvt_plugins.core.rewards import RewardConfig
+    from longvt_plugins.verl.reward import _settings, compute_score
+
+    reward_kwargs = {f.name for f in fields(RewardConfig)} - {"judge_mode"} | {"judge"}
+    judge_kwargs = {"judge_" + f.name for f in fields(JudgeConfig)} - {"judge_cache_path"} | {"judge_cache"}
+    defaults = {**{k: None for k in reward_kwargs | judge_kwargs}, "judge": "rule"}
+    assert _settings(defaults) == (RewardConfig(judge_mode="rule"), None)
+    reward, judge = _settings(
+        {"judge": "equivalent", "options": "ABCD", "judge_base_url": "http://j/v1", "judge_backoff_max": 2.0}
+    )
+    assert reward.judge_mode == "equivalent" and reward.options == "ABCD"
+    assert judge is not None and judge.base_url == "http://j/v1" and judge.backoff_max == 2.0
+    result = await compute_score(
+        "longvt", "<think>a</think><answer>B</answer>", "B", None, judge="rule", acc_weight=3
+    )
+    assert result["score"] == 4.0
+
+
 async def test_bad_sample_gets_zero_and_a_flag_not_an_exception():
     from longvt_plugins.verl.reward import RESULT_KEYS, compute_score
 

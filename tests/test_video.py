@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from longvt_plugins.core import video as V
-from longvt_plugins.core.video_backends import BACKEND_ORDER
+from longvt_plugins.core.decoders import BACKEND_ORDER
 
 
 def _backend(name: str) -> str:
@@ -170,10 +170,10 @@ def test_env_var_picks_the_backend(short_video, monkeypatch):
 
 
 def test_reader_pool_reuses_one_open_reader(short_video, monkeypatch):
-    from longvt_plugins.core import video_backends
+    from longvt_plugins.core import decoders
 
     opened = []
-    real = video_backends.open_reader
+    real = decoders.open_reader
 
     def counting(backend, path):
         opened.append(path)

@@ -10,7 +10,7 @@ import pytest
 
 from longvt_plugins.core import video as V
 from longvt_plugins.core.crop_tool import CropVideoTool
-from longvt_plugins.core.video_backends import BACKEND_ORDER
+from longvt_plugins.core.decoders import BACKEND_ORDER
 
 
 @pytest.fixture(params=BACKEND_ORDER)

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from longvt_plugins.cli import app
 from longvt_plugins.core.agent import AgentBudgets, run_agent, score_trace
 from longvt_plugins.core.backends import OpenAIBackend
+from longvt_plugins.core.budget import SKIM
 from longvt_plugins.core.crop_tool import CropBudget
 from longvt_plugins.core.judge import JudgeConfig
 from longvt_plugins.core.trace import Trace
@@ -35,7 +36,7 @@ CHROMIUM_ARGS = [
 def _scripted_trace(
     video: str, start: float, end: float, answer: str, truth: str | None, thumbnails: bool = True
 ) -> Trace:
-    budgets = AgentBudgets(skim_max_frames=12, crop=CropBudget(max_frames=8))
+    budgets = AgentBudgets(skim=SKIM.replace(max_frames=12), crop=CropBudget(max_frames=8))
     with OpenAIStubServer(crop_then_answer(start, end, answer), model="scripted-policy") as server:
         trace = run_agent(
             video,

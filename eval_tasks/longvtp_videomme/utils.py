@@ -1,5 +1,6 @@
 """Video-MME with subtitles: multiple choice A-D (fields: videoID, question, options, answer)."""
 
+from longvt_plugins.lmms_eval.breakdown import agreement, by_group, count  # noqa: F401  (aggregations)
 from longvt_plugins.lmms_eval.results import protocol_card  # noqa: F401  (the `protocol` metric's aggregation)
 from longvt_plugins.lmms_eval.tasklib import (
     Benchmark,
@@ -49,6 +50,8 @@ BENCH = Benchmark(
     question=_question,
     target=lambda doc: doc["answer"],
     options=lambda doc: "".join(chr(ord("A") + i) for i in range(len(doc.get("options") or "ABCD"))),
+    # Video-MME reports accuracy per video length (short / medium / long) and per task type.
+    groups=lambda doc: {"by_duration": doc.get("duration"), "by_category": doc.get("task_type")},
 )
 
 doc_to_visual = BENCH.doc_to_visual

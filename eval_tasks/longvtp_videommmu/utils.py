@@ -1,8 +1,9 @@
 """VideoMMMU (adaptation / comprehension / perception): lecture videos; mostly multiple choice, some open questions
 in adaptation (fields: id, question, options, answer, question_type)."""
 
+from longvt_plugins.lmms_eval.breakdown import agreement, by_group, count  # noqa: F401  (aggregations)
 from longvt_plugins.lmms_eval.results import protocol_card  # noqa: F401  (the `protocol` metric's aggregation)
-from longvt_plugins.lmms_eval.tasklib import Benchmark, as_str, options_block
+from longvt_plugins.lmms_eval.tasklib import Benchmark, as_str, options_block, prompt_kwarg
 
 # Videos are stored per discipline: <root>/video_mmmu/<Discipline>/<id>.mp4, where the subject is the middle of
 # the id ("validation_Art_Theory_12" -> "Art_Theory").
@@ -43,16 +44,17 @@ def _video(doc):
 
 
 def _is_mcq(doc):
-    return as_str(doc.get("question_type") or "multiple-choice") == "multiple-choice" and bool(
-        doc.get("options")
-    )
+    # Options are shown for every row that has them, whatever its question_type says: the released rows use
+    # "multiple-choice" and "open", and perception rows with options must not lose them to a type we did not
+    # expect (`longvt eval check-data` lists the types and how many rows of each carry options).
+    return bool(doc.get("options"))
 
 
 def _question(doc, kwargs):
     text = as_str(doc["question"])
     if _is_mcq(doc):
         text = f"{text}\n{options_block(doc['options'])}"
-    extra = kwargs.get("post_question_prompt")
+    extra = prompt_kwarg(kwargs, "post_question_prompt")
     return f"{text}\n{extra}" if extra else text
 
 
@@ -64,6 +66,8 @@ BENCH = Benchmark(
     options=lambda doc: (
         "".join(chr(ord("A") + i) for i in range(len(doc["options"]))) if _is_mcq(doc) else None
     ),
+    # The paper reports the adaptation column on multiple-choice items only: accuracy per kind is reported.
+    groups=lambda doc: {"by_question_type": "multiple-choice" if _is_mcq(doc) else "open"},
 )
 
 doc_to_visual = BENCH.doc_to_visual

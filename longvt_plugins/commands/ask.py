@@ -15,15 +15,23 @@ from pathlib import Path
 
 import typer
 
-# Real-model defaults (LongVT-scale) and the demo's (seconds on 2 CPU cores); an option given wins over both.
-REAL_DEFAULTS = {"skim_frames": 64, "max_turns": 6, "max_new_tokens": 4096, "max_total_tokens": 16384}
-DEMO_DEFAULTS = {"skim_frames": 16, "max_turns": 3, "max_new_tokens": 48, "max_total_tokens": 144}
+from longvt_plugins.commands.budget_flags import budget_flags
+from longvt_plugins.core.budget import SKIM, CropBudget
+
+# Real-model defaults (LongVT-scale: the skim is budget.SKIM) and the demo's (seconds on 2 CPU cores); an option
+# given wins over both.
+REAL_DEFAULTS = {
+    "skim_max_frames": SKIM.max_frames,
+    "max_turns": 6,
+    "max_new_tokens": 4096,
+    "max_total_tokens": 16384,
+}
+DEMO_DEFAULTS = {"skim_max_frames": 16, "max_turns": 3, "max_new_tokens": 48, "max_total_tokens": 144}
 DEMO_LABEL = (
     "RANDOM-WEIGHT DEMO: a tiny Qwen2.5-VL with random weights, built locally. It shows the machinery "
     "(skim, tool calls, crops, limits, trace, viewer), not the intelligence; its text is noise. "
     "Run with --model PATH (e.g. a LongVT-7B checkpoint) or --base-url URL for the real thing."
 )
-
 
 MINI_LABEL = (
     "MINIATURE DEMO: a 0.8M-parameter Qwen2.5-VL trained on synthetic colour videos through this package's own "
@@ -43,6 +51,8 @@ def demo_question(manifest) -> tuple[str, str]:
     return question, f"{scene.colour} {scene.shape}"
 
 
+@budget_flags("skim", SKIM, "skim of the whole video (demo: max_frames 16)")
+@budget_flags("crop", CropBudget(), "each crop_video call")
 def ask(
     video: Path | None = typer.Argument(
         None, help="Video file. Omit for the built-in demo video and question."
@@ -73,20 +83,13 @@ def ask(
         help="Ground truth: scored by the judge if LONGVT_JUDGE_BASE_URL is set, else by rule.",
     ),
     style: str = typer.Option(
-        "tool", help="tool (skim + crop_video), think (no tool), direct (short answer)."
+        "tool", help="tool (skim + crop_video), think (no tool), non_think (short answer)."
     ),
     demo_model: str = typer.Option(
         "miniature",
         "--demo",
         help="Without VIDEO: 'miniature' (the trained miniature model) or 'random' (random weights).",
     ),
-    skim_frames: int | None = typer.Option(None, help="Max frames of the whole-video skim [64; demo 16]."),
-    skim_fps: float = typer.Option(1.0, help="Skim sampling rate before the frame cap."),
-    skim_max_pixels: int = typer.Option(224 * 224, help="Max pixels per skim frame."),
-    crop_frames: int = typer.Option(128, help="Max frames per crop."),
-    crop_fps: float = typer.Option(1.0, help="Crop sampling rate."),
-    crop_max_pixels: int = typer.Option(224 * 224, help="Max pixels per crop frame."),
-    max_crops: int = typer.Option(5, help="Max crop_video calls per question."),
     max_turns: int | None = typer.Option(None, help="Max assistant turns [6; demo 3]."),
     max_new_tokens: int | None = typer.Option(None, help="Max tokens per turn [4096; demo 48]."),
     max_total_tokens: int | None = typer.Option(
@@ -99,13 +102,16 @@ def ask(
     html_out: Path | None = typer.Option(None, "--html", help="Write the HTML trace viewer here."),
     thumbnails: bool = typer.Option(True, help="Keep small frame thumbnails in the trace (for the viewer)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live progress; print only the answer."),
+    skim: dict | None = None,  # the --skim-* flags given (budget_flags)
+    crop: dict | None = None,  # the --crop-* flags given
 ) -> None:
     """Skim a video, crop the windows that matter, answer - and show what the model looked at."""
     from rich.console import Console
 
-    from longvt_plugins.core.agent import STYLES, AgentBudgets, run_agent, score_trace
+    from longvt_plugins.core.agent import AgentBudgets, run_agent, score_trace
     from longvt_plugins.core.backends import BackendError, GenerationParams, make_backend
-    from longvt_plugins.core.crop_tool import CropBudget
+    from longvt_plugins.core.budget import FrameBudget
+    from longvt_plugins.core.style import STYLES
     from longvt_plugins.core.video import VideoError, probe
 
     console = Console(stderr=True, quiet=quiet, soft_wrap=True)
@@ -162,20 +168,20 @@ def ask(
 
     defaults = DEMO_DEFAULTS if random_model else REAL_DEFAULTS
     try:
-        budgets = (
-            _mini_budgets()
-            if mini
-            else AgentBudgets(
-                skim_fps=skim_fps,
-                skim_max_frames=skim_frames or defaults["skim_frames"],
-                skim_max_pixels=skim_max_pixels,
-                crop=CropBudget(
-                    fps=crop_fps, max_frames=crop_frames, max_pixels=crop_max_pixels, max_calls=max_crops
-                ),
-                max_turns=max_turns or defaults["max_turns"],
-                max_new_tokens=max_new_tokens or defaults["max_new_tokens"],
-                max_total_tokens=max_total_tokens or defaults["max_total_tokens"],
-            )
+        if mini:  # the budgets the miniature model was trained and evaluated with; a flag given still wins
+            from longvt_plugins.miniature.task import agent_budgets
+
+            base = agent_budgets()
+            skim_base, crop_base = base.skim, base.crop
+            defaults = {k: getattr(base, k) for k in ("max_turns", "max_new_tokens", "max_total_tokens")}
+        else:
+            skim_base, crop_base = SKIM.replace(max_frames=defaults["skim_max_frames"]), CropBudget()
+        budgets = AgentBudgets(
+            skim=FrameBudget.from_dict(skim, skim_base),
+            crop=CropBudget.from_dict(crop, crop_base),
+            max_turns=max_turns or defaults["max_turns"],
+            max_new_tokens=max_new_tokens or defaults["max_new_tokens"],
+            max_total_tokens=max_total_tokens or defaults["max_total_tokens"],
         )
         budgets.validate()
     except ValueError as exc:
@@ -224,12 +230,6 @@ def ask(
     out.print(trace.final_answer if trace.final_answer is not None else "", markup=False, highlight=False)
     if trace.stop_reason in ("backend_error", "video_error"):
         raise typer.Exit(code=1)
-
-
-def _mini_budgets():
-    from longvt_plugins.miniature.task import agent_budgets
-
-    return agent_budgets()  # the budgets the miniature model was trained and evaluated with
 
 
 def _progress(console):

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from longvt_plugins.commands.budget_flags import budget_flags
+from longvt_plugins.core.budget import SKIM
+
 app = typer.Typer(no_args_is_help=True)
 
 
@@ -20,6 +23,7 @@ def _path_map(pairs: list[str]) -> dict[str, str]:
 
 
 @app.command("to-verl")
+@budget_flags("video", SKIM, "verl's initial video", prefix="", exclude=("total_pixels", "patch_size"))
 def to_verl(
     inputs: list[Path] = typer.Argument(
         ..., help="QA files: .jsonl / .json / .parquet (ours or LongVT's RL rows)."
@@ -29,15 +33,11 @@ def to_verl(
         "auto", help="auto | qa (our pipeline) | longvt (LongVT's released RL parquet)."
     ),
     split: str = typer.Option("train", help="Stored in extra_info.split."),
-    style: str = typer.Option("tool", help="Prompt style: tool (crop_video) | think | direct."),
-    fps: float = typer.Option(1.0, help="Frames per second verl samples from the initial video."),
-    max_frames: int = typer.Option(64, help="Most frames of the initial video."),
-    min_frames: int = typer.Option(4, help="Fewest frames of the initial video."),
-    max_pixels: int = typer.Option(224 * 224, help="Most pixels per initial-video frame."),
-    min_pixels: int = typer.Option(28 * 28, help="Fewest pixels per initial-video frame."),
+    style: str = typer.Option("tool", help="Prompt style: tool (crop_video) | think | non_think."),
     video_root: Path | None = typer.Option(None, help="Directory that relative video paths are relative to."),
     path_map: list[str] = typer.Option([], help="OLD=NEW: rewrite a video path prefix (repeatable)."),
     strict: bool = typer.Option(False, help="Exit with status 1 when any sample was rejected."),
+    video: dict | None = None,  # the frame-budget flags given (budget_flags)
 ) -> None:
     """Write verl `RLHFDataset` rows (prompt with <video>, videos, tools_kwargs, reward_model, extra_info).
 
@@ -48,25 +48,23 @@ def to_verl(
 
     from rich.console import Console
 
-    from longvt_plugins.verl.convert import STYLES, VideoSettings, convert, read_samples
+    from longvt_plugins.commands.budget_flags import budget_or_exit
+    from longvt_plugins.core.budget import FrameBudget
+    from longvt_plugins.core.style import STYLES
+    from longvt_plugins.verl.convert import convert, read_samples
 
     console = Console(stderr=True)
     if source not in ("auto", "qa", "longvt"):
         raise typer.BadParameter("--source must be auto, qa or longvt")
     if style not in STYLES:
         raise typer.BadParameter(f"--style must be one of {', '.join(STYLES)}")
+    budget = budget_or_exit(FrameBudget, video or {}, SKIM)
     try:
         samples = chain.from_iterable(read_samples(path, source) for path in inputs)
         report = convert(
             samples,
             out,
-            video=VideoSettings(
-                fps=fps,
-                min_frames=min_frames,
-                max_frames=max_frames,
-                min_pixels=min_pixels,
-                max_pixels=max_pixels,
-            ),
+            video=budget,
             split=split,
             style=style,
             video_root=video_root,

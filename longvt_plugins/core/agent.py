@@ -19,24 +19,27 @@ import io
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, is_dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from longvt_plugins.core.answer import extract_answer
-from longvt_plugins.core.backends import AssistantTurn, Backend, BackendError, GenerationParams
-from longvt_plugins.core.crop_tool import (
-    CROP_VIDEO_SCHEMA,
-    CropBudget,
-    CropVideoTool,
-    skim_text,
-    timestamped_parts,
+from longvt_plugins.core.backends import (
+    AssistantTurn,
+    Backend,
+    BackendError,
+    ContextExhausted,
+    GenerationParams,
 )
+from longvt_plugins.core.budget import SKIM, CropBudget, FrameBudget
+from longvt_plugins.core.crop_tool import CROP_VIDEO_SCHEMA, CropVideoTool, skim_text, timestamped_parts
 from longvt_plugins.core.prompts import load_prompt
+from longvt_plugins.core.style import check_style
 from longvt_plugins.core.trace import CropRecord, Trace, TurnRecord, frame_key
 from longvt_plugins.core.video import VideoError, probe, sample_video
 
-STYLES = ("tool", "think", "direct")
+__all__ = ["AgentBudgets", "AgentEvent", "run_agent", "score_trace", "serialise_messages"]
+
 TOOL_NAME = CROP_VIDEO_SCHEMA["function"]["name"]
 
 
@@ -44,43 +47,53 @@ TOOL_NAME = CROP_VIDEO_SCHEMA["function"]["name"]
 class AgentBudgets:
     """Every limit of one run. Defaults follow LongVT's RL/eval settings scaled to a 7B on one GPU.
 
-    Skim: 1 fps up to 64 frames of at most 224x224 px (~64 visual tokens each for Qwen2.5-VL), so a long video
-    costs ~4k prompt tokens before any crop. Turns: 5 crops + 1 answer (LongVT RL allows 5 tool calls).
-    Tokens: 4096 per turn, 16384 over the run (LongVT's max response length).
+    Frames: the skim is `budget.SKIM`, each crop `CropBudget()` (see core/budget.py). Turns: 5 crops + 1 answer
+    (LongVT RL allows 5 tool calls). Tokens: 4096 per turn, 16384 over the run (LongVT's max response length).
     """
 
-    skim_fps: float = 1.0
-    skim_min_frames: int = 4
-    skim_max_frames: int = 64
-    skim_min_pixels: int = 28 * 28
-    skim_max_pixels: int = 224 * 224
+    skim: FrameBudget = SKIM
     crop: CropBudget = field(default_factory=CropBudget)
     max_turns: int = 6
     max_new_tokens: int = 4096  # per assistant turn
     max_total_tokens: int = 16384  # generated tokens over all turns
     max_calls_per_turn: int = 1  # extra calls in one turn get an error response, not a crop
-    patch_size: int = 14  # 14 for Qwen2.5-VL, 16 for Qwen3-VL; an in-process backend's own value wins
 
     def validate(self) -> None:
-        positive = ("skim_fps", "skim_max_frames", "max_turns", "max_new_tokens", "max_total_tokens")
-        for name in positive:
+        for name in ("max_turns", "max_new_tokens", "max_total_tokens"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"AgentBudgets.{name} must be > 0, got {getattr(self, name)!r}")
-        if self.skim_min_frames > self.skim_max_frames:
-            raise ValueError(
-                f"skim_min_frames {self.skim_min_frames} > skim_max_frames {self.skim_max_frames}"
-            )
-        if self.skim_min_pixels > self.skim_max_pixels:
-            raise ValueError(
-                f"skim_min_pixels {self.skim_min_pixels} > skim_max_pixels {self.skim_max_pixels}"
-            )
+        try:
+            self.skim.validate()
+        except ValueError as exc:
+            raise ValueError(f"AgentBudgets.skim: {exc}") from None
         if self.max_calls_per_turn < 1:
             raise ValueError("max_calls_per_turn must be >= 1")
 
+    def with_patch_size(self, patch: int) -> AgentBudgets:
+        """Frames are resized to multiples of the model's patch * merge: both budgets take the model's patch."""
+        if self.skim.patch_size == patch and self.crop.patch_size == patch:
+            return self
+        return replace(
+            self, skim=self.skim.replace(patch_size=patch), crop=replace(self.crop, patch_size=patch)
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items() if k != "crop"}
-        d["crop"] = asdict(self.crop) if is_dataclass(self.crop) else dict(vars(self.crop))
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["skim"], d["crop"] = self.skim.to_dict(), asdict(self.crop)
         return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> AgentBudgets:
+        """The budgets a trace recorded (`Trace.budgets`); also reads traces written before `FrameBudget`, whose
+        skim settings were flat `skim_<field>` keys. Keys this version does not know are ignored."""
+        data = dict(data or {})
+        skim = {k[len("skim_") :]: data.pop(k) for k in list(data) if k.startswith("skim_")}
+        if "patch_size" in data:
+            skim.setdefault("patch_size", data.pop("patch_size"))
+        skim.update(data.pop("skim", None) or {})
+        crop = data.pop("crop", None) or {}
+        rest = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        return cls(skim=FrameBudget.from_dict(skim, SKIM), crop=CropBudget.from_dict(crop), **rest)
 
 
 @dataclass
@@ -117,9 +130,7 @@ class _FrameBook:
 
 
 def instruction(style: str) -> str:
-    if style not in STYLES:
-        raise ValueError(f"unknown style {style!r}; expected one of {STYLES}")
-    return load_prompt(f"agent_{style}").strip()
+    return load_prompt(f"agent_{check_style(style)}").strip()
 
 
 def run_agent(
@@ -136,18 +147,21 @@ def run_agent(
     on_event: EventHook | None = None,
     trace_id: str | None = None,
     meta: dict[str, Any] | None = None,
+    session: Any = None,
 ) -> Trace:
-    """Run the loop on one video and question; always returns a complete Trace (see `Trace.stop_reason`)."""
+    """Run the loop on one video and question; always returns a complete Trace (see `Trace.stop_reason`).
+
+    `session` (a `core.protocols.session.ProtocolSession`): the protocol decides the first turn, the tools, each
+    tool turn, the frame budgets, the turn cap and each request's `max_tokens` (clamped to the context left);
+    `budgets` (only its max_calls_per_turn is kept) and `style` are then taken from it.
+    """
+    if session is not None:
+        budgets, style = session_budgets(session, budgets), session.style
     budgets = budgets or AgentBudgets()
     budgets.validate()
-    # Frames are resized to multiples of the model's patch * merge: an in-process backend knows its own patch.
-    patch = getattr(backend, "patch_size", None) or budgets.patch_size
-    if patch != budgets.patch_size or patch != budgets.crop.patch_size:
-        budgets = replace(budgets, patch_size=patch, crop=replace(budgets.crop, patch_size=patch))
+    # An in-process backend knows its own patch size; a server's is the budgets' own.
+    budgets = budgets.with_patch_size(getattr(backend, "patch_size", None) or budgets.skim.patch_size)
     instructions = instruction(style)
-    params = params or GenerationParams()
-    emit = on_event or (lambda event: None)
-    started = time.perf_counter()
     trace = Trace(
         question=question,
         video={"path": os.path.abspath(video_path), "duration": None},
@@ -164,76 +178,126 @@ def run_agent(
     )
     if trace_id:
         trace.id = trace_id
-    book = _FrameBook(trace, thumbnails, thumbnail_size)
-    timings = {"skim_s": 0.0, "generate_s": 0.0, "tool_s": 0.0}
-
-    # ---- 1. the global skim
-    try:
-        info = probe(video_path)
-        t0 = time.perf_counter()
-        skim = sample_video(
-            video_path,
-            fps=budgets.skim_fps,
-            min_frames=budgets.skim_min_frames,
-            max_frames=budgets.skim_max_frames,
-            min_pixels=budgets.skim_min_pixels,
-            max_pixels=budgets.skim_max_pixels,
-            patch_size=budgets.patch_size,
-        )
-        timings["skim_s"] = time.perf_counter() - t0
-    except VideoError as exc:
-        trace.error = str(exc)
-        return _finish(trace, [], timings, started, emit)
-    trace.video = {
-        "path": os.path.abspath(video_path),
-        "duration": info.duration,
-        "fps": info.fps,
-        "width": info.width,
-        "height": info.height,
-        "num_frames": info.num_frames,
-    }
-    stamps = [float(t) for t in skim.timestamps]
-    trace.skim = {
-        "timestamps": stamps,
-        "elapsed_s": timings["skim_s"],
-        "frame_size": list(skim.size),
-        "sample_fps": skim.sample_fps,
-    }
-    # Frames first, each after its "<t s>" label, then the duration/timestamp summary, then the question.
-    parts = _tag_images(timestamped_parts(skim.to_pil(), stamps), book, "skim", stamps)
-    parts.append({"type": "text", "text": skim_text(info, stamps)})
-    parts.append({"type": "text", "text": f"\n{question}\n\n{instructions}"})
-    messages: list[dict[str, Any]] = [
-        {"role": "system", "content": load_prompt("agent_system").strip()},
-        {"role": "user", "content": parts},
-    ]
-    emit(
-        AgentEvent("skim", {"frames": len(stamps), "duration": info.duration, "elapsed_s": timings["skim_s"]})
-    )
-
-    # ---- 2-4. the loop
-    tools = [CROP_VIDEO_SCHEMA] if style == "tool" else []
-    tool = CropVideoTool(str(video_path), budget=budgets.crop) if tools else None
-    used = 0
-    stop: str | None = None
+    run = _Run(trace, backend, budgets, params or GenerationParams(), on_event, thumbnails, thumbnail_size)
+    run.session = session
+    if not run.skim(video_path, question, instructions):
+        return run.finish()
+    run.tools = session.tools() if session is not None else ([CROP_VIDEO_SCHEMA] if style == "tool" else [])
+    if run.tools:
+        run.tool = CropVideoTool(str(video_path), budget=budgets.crop)
     for turn_no in range(1, budgets.max_turns + 1):
-        remaining = budgets.max_total_tokens - used
-        if remaining <= 0:
-            stop = "token_budget"
+        stop = run.turn(turn_no)
+        if stop is not None:
             break
-        turn_params = replace(params, max_tokens=min(budgets.max_new_tokens, remaining))
+    else:
+        stop = "max_turns"
+    trace.stop_reason = stop
+    if trace.final_answer is None and trace.turns:
+        trace.final_answer = extract_answer(trace.turns[-1].raw_text)
+    return run.finish()
+
+
+class _Run:
+    """The state of one `run_agent` call and its steps: skim, one turn, the turn's tool calls, finish."""
+
+    def __init__(self, trace, backend, budgets, params, on_event, thumbnails, thumbnail_size) -> None:
+        self.trace, self.backend, self.budgets, self.params = trace, backend, budgets, params
+        self.emit: EventHook = on_event or (lambda event: None)
+        self.book = _FrameBook(trace, thumbnails, thumbnail_size)
+        self.started = time.perf_counter()
+        self.timings = {"skim_s": 0.0, "generate_s": 0.0, "tool_s": 0.0}
+        self.messages: list[dict[str, Any]] = []
+        self.tool: CropVideoTool | None = None  # only when the crop tool is offered
+        self.tools: list[dict[str, Any]] = []  # the schemas offered
+        self.session: Any = None  # a ProtocolSession, when a protocol shapes the run
+        self.used = 0  # generated tokens so far
+
+    def skim(self, video_path: str | Path, question: str, instructions: str) -> bool:
+        """Sample the whole video and write the first user message; False (trace.error set) if the video fails."""
+        trace = self.trace
+        try:
+            info = probe(video_path)
+            t0 = time.perf_counter()
+            skim = sample_video(video_path, self.budgets.skim)
+            self.timings["skim_s"] = time.perf_counter() - t0
+        except VideoError as exc:
+            trace.error = str(exc)
+            return False
+        trace.video = {
+            "path": os.path.abspath(video_path),
+            "duration": info.duration,
+            "fps": info.fps,
+            "width": info.width,
+            "height": info.height,
+            "num_frames": info.num_frames,
+        }
+        stamps = [float(t) for t in skim.timestamps]
+        trace.skim = {
+            "timestamps": stamps,
+            "elapsed_s": self.timings["skim_s"],
+            "frame_size": list(skim.size),
+            "sample_fps": skim.sample_fps,
+        }
+        if self.session is not None:
+            self.messages = self.session.initial_messages(
+                question, skim.to_pil(), stamps, info, os.path.abspath(video_path)
+            )
+            last = self.messages[-1]
+            last["content"] = _tag_images(last["content"], self.book, "skim", stamps)
+        else:
+            # Frames first, each after its "<t s>" label, then the duration/timestamp summary, then the question.
+            parts = _tag_images(timestamped_parts(skim.to_pil(), stamps), self.book, "skim", stamps)
+            parts.append({"type": "text", "text": skim_text(info, stamps)})
+            parts.append({"type": "text", "text": f"\n{question}\n\n{instructions}"})
+            self.messages = [
+                {"role": "system", "content": load_prompt("agent_system").strip()},
+                {"role": "user", "content": parts},
+            ]
+        self.emit(
+            AgentEvent(
+                "skim",
+                {"frames": len(stamps), "duration": info.duration, "elapsed_s": self.timings["skim_s"]},
+            )
+        )
+        return True
+
+    def turn(self, turn_no: int) -> str | None:
+        """One assistant turn and its tool calls; the stop reason when the run ends here, else None."""
+        budgets, trace = self.budgets, self.trace
+        remaining = budgets.max_total_tokens - self.used
+        if remaining <= 0:
+            return "token_budget"
+        tools = self.tools
+        turn_params = replace(self.params, max_tokens=min(budgets.max_new_tokens, remaining))
+        if self.session is not None:
+            room, why = self.session.next_request(self.messages, tools, self.used)
+            if why is not None:
+                return why
+            turn_params = replace(self.params, max_tokens=room)
         t0 = time.perf_counter()
         try:
-            out = backend.generate(messages, tools, turn_params)
-        except BackendError as exc:
-            timings["generate_s"] += time.perf_counter() - t0
+            try:
+                out = self.backend.generate(self.messages, tools, turn_params)
+            except ContextExhausted as exc:
+                # Our estimate of the prompt was short: once more with what the server says is left.
+                room = self.session.retry_room(str(exc), turn_params.max_tokens) if self.session else None
+                if room is None:
+                    raise
+                out = self.backend.generate(self.messages, tools, replace(turn_params, max_tokens=room))
+        except ContextExhausted as exc:  # the server says the request does not fit: not a model failure
+            self.timings["generate_s"] += time.perf_counter() - t0
             trace.error = str(exc)
-            stop = "backend_error"
-            break
+            return "context_exhausted"
+        except BackendError as exc:
+            self.timings["generate_s"] += time.perf_counter() - t0
+            trace.error = str(exc)
+            return "backend_error"
         gen_s = time.perf_counter() - t0
-        timings["generate_s"] += gen_s
+        self.timings["generate_s"] += gen_s
+        if self.session is not None:
+            self.session.observe(len(self.messages), out.usage.prompt_tokens, out.usage.completion_tokens)
         # A server that reports no usage is charged by text length, so the budget still holds.
-        used += (
+        self.used += (
             out.usage.completion_tokens
             if out.usage.completion_tokens is not None
             else len(out.raw_text) // 4 + 1
@@ -252,55 +316,140 @@ def run_agent(
         trace.turns.append(record)
         calls = _calls_with_ids(out, turn_no) if tools else []
         record.tool_calls = [{"id": c[0], "name": c[1], "arguments": c[2]} for c in calls]
-        assistant: dict[str, Any] = {
-            "role": "assistant",
-            "content": out.content,
-            "raw_text": out.raw_text,
-            "call_format": out.call_format,
-        }
-        if calls:
-            assistant["tool_calls"] = [
-                {"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
-                for cid, name, args in calls
-            ]
-        messages.append(assistant)
-        emit(
+        self.messages.append(_assistant_message(out, calls))
+        self.emit(
             AgentEvent(
-                "turn", {"turn": turn_no, "record": record, "budget_left": budgets.max_total_tokens - used}
+                "turn",
+                {"turn": turn_no, "record": record, "budget_left": budgets.max_total_tokens - self.used},
             )
         )
-
         parse_errors = out.tool_call_errors if (tools and out.call_format == "hermes") else []
         if calls or parse_errors:
-            t_tool = time.perf_counter()
-            for i, (cid, name, args) in enumerate(calls):
-                messages.append(_run_call(trace, tool, book, budgets, record, i, cid, name, args, emit))
-            for k, err in enumerate(parse_errors):
-                text = f'Error: {err} Write the call as <tool_call>{{"name": ..., "arguments": {{...}}}}</tool_call>.'
-                messages.append(
-                    {
-                        "role": "tool",
-                        "tool_call_id": f"error_{turn_no}_{k}",
-                        "name": TOOL_NAME,
-                        "content": [{"type": "text", "text": text}],
-                    }
-                )
-            record.tool_s = time.perf_counter() - t_tool
-            timings["tool_s"] += record.tool_s
-            continue
+            self.run_tools(record, calls, parse_errors)
+            return None
         answer = extract_answer(out.raw_text)
         if answer is not None:
             trace.final_answer = answer
-            stop = "answer"
+            return "answer"
+        return "length" if out.finish_reason == "length" else "no_answer"
+
+    def run_tools(self, record: TurnRecord, calls: list, parse_errors: list[str]) -> None:
+        """Answer every call of the turn (and every unparsable one) with a tool message."""
+        t_tool = time.perf_counter()
+        for i, (cid, name, args) in enumerate(calls):
+            self.messages.append(self.run_call(record, i, cid, name, args))
+        for k, err in enumerate(parse_errors):
+            text = f'Error: {err} Write the call as <tool_call>{{"name": ..., "arguments": {{...}}}}</tool_call>.'
+            self.messages.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": f"error_{record.index}_{k}",
+                    "name": TOOL_NAME,
+                    "content": [{"type": "text", "text": text}],
+                }
+            )
+        record.tool_s = time.perf_counter() - t_tool
+        self.timings["tool_s"] += record.tool_s
+
+    def refusal(self, position: int, name: str, args: dict[str, Any]) -> str | None:
+        """Why a call is not run (text the model reads), or None when it runs."""
+        if name != TOOL_NAME:
+            return f"Error: unknown tool {name!r}; the only tool is {TOOL_NAME}."
+        if position >= self.budgets.max_calls_per_turn:
+            return (
+                f"Error: only {self.budgets.max_calls_per_turn} {TOOL_NAME} call(s) per turn are run; this one was "
+                "skipped. Look at the frames you got, then call again if needed."
+            )
+        if "__invalid__" in args:
+            return f"Error: the arguments of this call are not a JSON object: {args['__invalid__']!r}"
+        return None
+
+    def run_call(
+        self, record: TurnRecord, position: int, call_id: str, name: str, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Run one call (or refuse it with a reason the model can read); returns the tool message."""
+        trace = self.trace
+        refusal = self.refusal(position, name, args)
+        index = len(trace.crops) + 1
+        t0 = time.perf_counter()
+        if refusal is not None:
+            crop = CropRecord(
+                index=index,
+                turn=record.index,
+                call_id=call_id,
+                arguments=args,
+                ok=False,
+                text=refusal,
+                error=refusal,
+            )
+            content: list[dict[str, Any]] = [{"type": "text", "text": refusal}]
         else:
-            stop = "length" if out.finish_reason == "length" else "no_answer"
-        break
-    else:
-        stop = "max_turns"
-    trace.stop_reason = stop
-    if trace.final_answer is None and trace.turns:
-        trace.final_answer = extract_answer(trace.turns[-1].raw_text)
-    return _finish(trace, messages, timings, started, emit)
+            result = self.tool.execute(args)
+            stamps = [float(t) for t in result.timestamps]
+            parts = self.session.tool_content(result) if self.session is not None else result.content_parts()
+            content = _tag_images(parts, self.book, f"crop{index}", stamps)
+            window = result.window if result.ok else None
+            crop = CropRecord(
+                index=index,
+                turn=record.index,
+                call_id=call_id,
+                arguments=args,
+                ok=bool(result.ok),
+                start=float(window[0]) if window else None,
+                end=float(window[1]) if window else None,
+                timestamps=stamps,
+                text=result.text,
+                notes=list(result.notes),
+                error=None if result.ok else f"{result.error}: {result.text}",
+            )
+            record.frames.extend(stamps)
+        crop.elapsed_s = time.perf_counter() - t0
+        trace.crops.append(crop)
+        record.crops.append(index)
+        self.emit(AgentEvent("crop", {"crop": crop}))
+        return {"role": "tool", "tool_call_id": call_id, "name": name, "content": content}
+
+    def finish(self) -> Trace:
+        trace = self.trace
+        trace.messages = serialise_messages(self.messages)
+        trace.timings = {"total_s": time.perf_counter() - self.started, **self.timings}
+        self.emit(AgentEvent("stop", {"trace": trace}))
+        return trace
+
+
+_NO_CAP = 10**9  # a protocol without a crop cap or trajectory budget (upstream)
+
+
+def session_budgets(session: Any, base: AgentBudgets | None = None) -> AgentBudgets:
+    """The protocol's frames, turn cap and token budgets; the caller's max_calls_per_turn stays."""
+    p = session.protocol
+    base = base or AgentBudgets()
+    crop = CropBudget(
+        **p.crop.to_dict(), max_calls=p.max_tool_calls if p.max_tool_calls is not None else _NO_CAP
+    )
+    return replace(
+        base,
+        skim=p.skim,
+        crop=replace(crop, backend=base.crop.backend),
+        max_turns=session.turn_cap(),
+        max_new_tokens=session.new_tokens(),
+        max_total_tokens=p.tokens.max_total_tokens or _NO_CAP,
+    ).with_patch_size(session.patch_size)
+
+
+def _assistant_message(out: AssistantTurn, calls: list[tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
+    assistant: dict[str, Any] = {
+        "role": "assistant",
+        "content": out.content,
+        "raw_text": out.raw_text,
+        "call_format": out.call_format,
+    }
+    if calls:
+        assistant["tool_calls"] = [
+            {"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
+            for cid, name, args in calls
+        ]
+    return assistant
 
 
 def _calls_with_ids(out: AssistantTurn, turn_no: int) -> list[tuple[str, str, dict[str, Any]]]:
@@ -311,67 +460,6 @@ def _calls_with_ids(out: AssistantTurn, turn_no: int) -> list[tuple[str, str, di
         seen.add(cid)
         calls.append((cid, c.name, dict(c.arguments)))
     return calls
-
-
-def _run_call(
-    trace: Trace,
-    tool: CropVideoTool,
-    book: _FrameBook,
-    budgets: AgentBudgets,
-    record: TurnRecord,
-    position: int,
-    call_id: str,
-    name: str,
-    args: dict[str, Any],
-    emit: EventHook,
-) -> dict[str, Any]:
-    """Run one call (or refuse it with a reason the model can read); returns the tool message."""
-    refusal = None
-    if name != TOOL_NAME:
-        refusal = f"Error: unknown tool {name!r}; the only tool is {TOOL_NAME}."
-    elif position >= budgets.max_calls_per_turn:
-        refusal = (
-            f"Error: only {budgets.max_calls_per_turn} {TOOL_NAME} call(s) per turn are run; this one was skipped. "
-            "Look at the frames you got, then call again if needed."
-        )
-    elif "__invalid__" in args:
-        refusal = f"Error: the arguments of this call are not a JSON object: {args['__invalid__']!r}"
-    index = len(trace.crops) + 1
-    t0 = time.perf_counter()
-    if refusal is not None:
-        crop = CropRecord(
-            index=index,
-            turn=record.index,
-            call_id=call_id,
-            arguments=args,
-            ok=False,
-            text=refusal,
-            error=refusal,
-        )
-        content: list[dict[str, Any]] = [{"type": "text", "text": refusal}]
-    else:
-        result = tool.execute(args)
-        stamps = [float(t) for t in result.timestamps]
-        content = _tag_images(result.content_parts(), book, f"crop{index}", stamps)
-        window = result.window if result.ok else None
-        crop = CropRecord(
-            index=index,
-            turn=record.index,
-            call_id=call_id,
-            arguments=args,
-            ok=bool(result.ok),
-            start=float(window[0]) if window else None,
-            end=float(window[1]) if window else None,
-            timestamps=stamps,
-            text=result.text,
-            error=None if result.ok else f"{result.error}: {result.text}",
-        )
-        record.frames.extend(stamps)
-    crop.elapsed_s = time.perf_counter() - t0
-    trace.crops.append(crop)
-    record.crops.append(index)
-    emit(AgentEvent("crop", {"crop": crop}))
-    return {"role": "tool", "tool_call_id": call_id, "name": name, "content": content}
 
 
 def _tag_images(
@@ -386,13 +474,6 @@ def _tag_images(
         else:
             out.append({"type": "text", "text": part.get("text", "")})
     return out
-
-
-def _finish(trace: Trace, messages: list[dict], timings: dict, started: float, emit: EventHook) -> Trace:
-    trace.messages = serialise_messages(messages)
-    trace.timings = {"total_s": time.perf_counter() - started, **timings}
-    emit(AgentEvent("stop", {"trace": trace}))
-    return trace
 
 
 def serialise_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -3,23 +3,23 @@
 Everything here works on verl's decoded ``solution_str`` (special tokens stripped, so a tool turn reads
 ``...</tool_call>\\nuser\\n<tool_response>\\n...\\n</tool_response>\\nassistant\\n<think>...``) as well as on
 the raw chat text with ``<|im_start|>`` markers. Model text is parsed with regexes and ``json.loads`` only,
-never ``eval`` / ``literal_eval``.
+never ``eval`` / ``literal_eval``; tool calls only by ``core.toolcall`` and the crop tool's argument check.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import string
 from dataclasses import dataclass
+
+from longvt_plugins.core.toolcall import parse_tool_calls
 
 DEFAULT_OPTIONS = "ABCDEFGHIJ"
 
 _SPECIAL_TOKEN = re.compile(r"<\|[a-z_]+\|>")
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _THINK_CLOSED = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
-_TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
 # A decoded tool turn: optional role word, the response block, optional role word of the next assistant turn.
 _TOOL_TURN = re.compile(
     r"(?:^|\n)\s*(?:user|tool)?\s*<tool_response>.*?</tool_response>\s*(?:assistant\b)?", re.DOTALL
@@ -183,53 +183,33 @@ def format_score(solution_str: str) -> float:
 
 
 # ----------------------------------------------------------------------------------------------- crop windows
-def _number(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip().rstrip("s"))
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
+def crop_windows(text: str, tool_name: str | None = None) -> list[tuple[float, float]]:
+    """``(start, end)`` of every ``crop_video`` call in the response that the tool would accept, in order.
 
-
-def crop_windows(text: str, tool_name: str = "crop_video") -> list[tuple[float, float]]:
-    """``(start, end)`` of every well-formed ``crop_video`` call in the response, in order.
-
-    Calls whose JSON does not parse, that name another tool, or whose times are missing or not numbers are
-    skipped: they earn no IoU. Arguments given as a JSON string (some servers do that) are decoded too.
+    The calls are read by ``toolcall.parse_tool_calls`` and their arguments by the tool's own
+    ``parse_crop_arguments``, so the reward sees exactly the window the tool was asked to crop ("1:02:03",
+    "12 sec" included). Calls that do not parse, name another tool, or that the tool rejects earn no IoU.
     """
+    # Imported here: the tool module loads numpy and the video stack, which text parsing must not pay for.
+    from longvt_plugins.core.crop_tool import CROP_VIDEO_NAME, ArgumentError, parse_crop_arguments
+
+    tool_name = tool_name or CROP_VIDEO_NAME
     windows = []
-    for payload in _TOOL_CALL.findall(text or ""):
+    for call in parse_tool_calls(text or "", closed_only=True).calls:
+        if call.name != tool_name:
+            continue
         try:
-            call = json.loads(payload.strip())
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(call, dict) or call.get("name") != tool_name:
-            continue
-        args = call.get("arguments", call.get("parameters"))
-        if isinstance(args, str):
-            try:
-                args = json.loads(args)
-            except json.JSONDecodeError:
-                continue
-        if not isinstance(args, dict):
-            continue
-        start, end = _number(args.get("start_time")), _number(args.get("end_time"))
-        if start is None or end is None:
+            start, end, _ = parse_crop_arguments(call.arguments)
+        except ArgumentError:
             continue
         windows.append((start, end))
     return windows
 
 
 def count_tool_calls(text: str) -> int:
-    """Number of ``<tool_call>`` blocks the model wrote (parsable or not)."""
-    return len(_TOOL_CALL.findall(text or ""))
+    """Number of closed ``<tool_call>`` blocks the model wrote (parsable or not)."""
+    parsed = parse_tool_calls(text or "", closed_only=True)
+    return len(parsed.calls) + len(parsed.errors)
 
 
 def temporal_iou(pred: tuple[float, float] | None, gt: tuple[float, float] | None) -> float:

@@ -23,11 +23,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from longvt_plugins.core.prompts import load_prompt
-from longvt_plugins.core.toolcall import ToolCall, parse_tool_calls
+from longvt_plugins.core.toolcall import ToolCall, parse_tool_calls, tool_response_parts
 
 
 class BackendError(RuntimeError):
     """The model could not produce a turn (server down, timeout, HTTP error, OOM...). The message says why."""
+
+
+class ContextExhausted(BackendError):
+    """The server refused the request as too large (too many images, or past its context): not a model error."""
 
 
 @dataclass
@@ -134,6 +138,7 @@ class OpenAIBackend:
         native_tools: bool = True,
         tool_frames_as_user: bool = False,
         image_format: str = "png",
+        shape: Any = None,
     ) -> None:
         import openai
 
@@ -147,6 +152,8 @@ class OpenAIBackend:
         self.native_tools = native_tools
         self.tool_frames_as_user = tool_frames_as_user
         self.image_format = image_format
+        # A protocol's wire shape (`core.protocols.messages.shape_request`): the body exactly as it is sent.
+        self.shape = shape
         self._encoded: OrderedDict[int, tuple[Any, str]] = OrderedDict()
 
     def describe(self) -> dict[str, Any]:
@@ -226,16 +233,7 @@ class OpenAIBackend:
                 parts = self._parts(m["content"])
                 if hermes_mode:
                     body = parts if isinstance(parts, list) else [{"type": "text", "text": parts}]
-                    wire.append(
-                        {
-                            "role": "user",
-                            "content": [
-                                {"type": "text", "text": "<tool_response>\n"},
-                                *body,
-                                {"type": "text", "text": "\n</tool_response>"},
-                            ],
-                        }
-                    )
+                    wire.append({"role": "user", "content": tool_response_parts(body)})
                 elif self.tool_frames_as_user and isinstance(parts, list):
                     text = "".join(p["text"] for p in parts if p["type"] == "text")
                     wire.append({"role": "tool", "tool_call_id": m["tool_call_id"], "content": text})
@@ -274,11 +272,19 @@ class OpenAIBackend:
             request["tool_choice"] = "auto"
         if params.extra:
             request["extra_body"] = params.extra
+        if self.shape is not None:
+            request = self.shape(request)
         try:
             resp = self.client.chat.completions.create(**request, timeout=params.timeout)
         except openai.APITimeoutError as exc:
             raise BackendError(f"request timed out after {params.timeout}s ({self.base_url})") from exc
         except openai.APIStatusError as exc:
+            from longvt_plugins.core.protocols.context import is_context_error
+
+            if exc.status_code == 400 and is_context_error(str(exc.message)):
+                raise ContextExhausted(
+                    f"server refused the request as too large: {_short(exc.message)}"
+                ) from exc
             raise BackendError(f"server answered HTTP {exc.status_code}: {_short(exc.message)}") from exc
         except openai.APIConnectionError as exc:
             raise BackendError(f"cannot reach {self.base_url}: {exc}") from exc
@@ -348,8 +354,15 @@ class TransformersBackend:
     }
 
     def __init__(
-        self, model_path: str | Path, *, device: str | None = None, dtype: str | None = None
+        self,
+        model_path: str | Path,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        template: str = "qwen2_5_vl_tools.jinja",
     ) -> None:
+        """`template`: the Qwen2.5-VL tool template file in longvt_plugins/templates (a protocol names it);
+        Qwen3-VL checkpoints always use their own."""
         import torch
         import transformers
         from transformers import AutoConfig, AutoProcessor
@@ -375,9 +388,7 @@ class TransformersBackend:
         if family == "qwen2_5_vl":
             from importlib import resources
 
-            self.chat_template = (
-                resources.files("longvt_plugins.templates").joinpath("qwen2_5_vl_tools.jinja").read_text()
-            )
+            self.chat_template = resources.files("longvt_plugins.templates").joinpath(template).read_text()
         else:
             self.chat_template = getattr(self.processor, "chat_template", None) or getattr(
                 self.processor.tokenizer, "chat_template", None

@@ -17,10 +17,9 @@ from typing import Any
 
 from PIL import Image
 
+from longvt_plugins.core.budget import CropBudget
 from longvt_plugins.core.prompts import load_prompt
 from longvt_plugins.core.video import (
-    DEFAULT_MAX_PIXELS,
-    DEFAULT_MIN_PIXELS,
     InvalidBudget,
     InvalidWindow,
     VideoError,
@@ -67,20 +66,6 @@ CROP_VIDEO_SCHEMA: dict[str, Any] = {
         },
     },
 }
-
-
-@dataclass(frozen=True)
-class CropBudget:
-    """Per-call sampling budget (upstream LongVT: 1 fps, up to 128 frames, 28*28..224*224 px) and call cap."""
-
-    fps: float = 1.0
-    min_frames: int = 2  # qwen_vl_utils rounds up to an even count; upstream's 1 means 2
-    max_frames: int = 128
-    min_pixels: int = DEFAULT_MIN_PIXELS
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    max_calls: int = 5
-    patch_size: int = 14  # 14: Qwen2.5-VL, 16: Qwen3-VL
-    backend: str | None = None
 
 
 @dataclass
@@ -250,6 +235,20 @@ class CropVideoTool:
             )
             return CropResult(ok=False, text=text, error="internal")
 
+    def _other_video(self, arguments: Any) -> str | None:
+        """The `video_path` a model trained on upstream's schema named, when it is not the bound video (the
+        call still crops the bound video; the mismatch is kept in the result's notes and so in the trace)."""
+        if isinstance(arguments, (str, bytes)):
+            try:
+                arguments = json.loads(arguments)
+            except (ValueError, UnicodeDecodeError):
+                return None
+        named = arguments.get("video_path") if isinstance(arguments, dict) else None
+        if not isinstance(named, str) or not named.strip():
+            return None
+        path = named.strip().removeprefix("file://")
+        return None if os.path.realpath(path) == self.video_path else named
+
     def _execute(self, arguments: Any, calls_made: int | None) -> CropResult:
         with self._lock:
             self.calls += 1
@@ -267,6 +266,9 @@ class CropVideoTool:
             start, end, notes = parse_crop_arguments(arguments)
         except ArgumentError as e:
             return self._error(str(e), "arguments")
+        other = self._other_video(arguments)
+        if other is not None:
+            notes.append(f"video_path {_short(other)} is not this question's video; it was not opened.")
         try:
             info = self.info
         except VideoError as e:
@@ -283,19 +285,9 @@ class CropVideoTool:
         if end > info.duration:
             notes.append(f"end_time {end:g} is past the end of the video; cropped to {info.duration:.2f}s.")
             end = info.duration
-        b = self.budget
         try:
             got = sample_window(
-                self.video_path,
-                start,
-                end,
-                fps=b.fps,
-                min_frames=b.min_frames,
-                max_frames=b.max_frames,
-                min_pixels=b.min_pixels,
-                max_pixels=b.max_pixels,
-                patch_size=b.patch_size,
-                backend=b.backend,
+                self.video_path, start, end, self.budget.frames(), backend=self.budget.backend
             )
         except (
             InvalidBudget

@@ -20,12 +20,15 @@ __all__ = [
     "render_tool_call",
     "render_tool_response",
     "render_tool_turn",
+    "tool_response_parts",
     "TOOL_CALL_OPEN",
     "TOOL_CALL_CLOSE",
 ]
 
 TOOL_CALL_OPEN = "<tool_call>"
 TOOL_CALL_CLOSE = "</tool_call>"
+TOOL_RESPONSE_OPEN = "<tool_response>"
+TOOL_RESPONSE_CLOSE = "</tool_response>"
 _BLOCK = re.compile(r"<tool_call>(.*?)(?:</tool_call>|$)", re.DOTALL)
 _PREVIEW = 80
 
@@ -91,9 +94,10 @@ def _decode(body: str) -> Any:
     return obj
 
 
-def parse_tool_calls(text: str) -> ParsedToolCalls:
+def parse_tool_calls(text: str, *, closed_only: bool = False) -> ParsedToolCalls:
     """Every `<tool_call>` block in `text`, in order. An unterminated final block (generation stopped at
-    `</tool_call>` or ran out of tokens) is still parsed if its JSON is complete."""
+    `</tool_call>` or ran out of tokens) is still parsed if its JSON is complete, unless `closed_only`: reading
+    back a finished transcript, only closed blocks are calls the environment was handed."""
     if not isinstance(text, str):
         return ParsedToolCalls([], [f"expected the message text, got {type(text).__name__}"], "")
     calls: list[ToolCall] = []
@@ -101,6 +105,8 @@ def parse_tool_calls(text: str) -> ParsedToolCalls:
     for n, m in enumerate(_BLOCK.finditer(text), start=1):
         body = m.group(1)
         closed = m.group(0).endswith(TOOL_CALL_CLOSE)
+        if closed_only and not closed:
+            continue
         where = f"tool call {n}"
         try:
             payload = _decode(body)
@@ -134,7 +140,17 @@ def render_tool_call(call: ToolCall) -> str:
 
 def render_tool_response(text: str) -> str:
     """One `<tool_response>` block; images, if any, are placed inside by the chat template / processor."""
-    return f"<tool_response>\n{text}\n</tool_response>"
+    return f"{TOOL_RESPONSE_OPEN}\n{text}\n{TOOL_RESPONSE_CLOSE}"
+
+
+def tool_response_parts(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A multimodal tool response as OpenAI content parts (text and frames), wrapped like `render_tool_response`:
+    for servers that read tool calls from hermes text and so get tool results as a user turn."""
+    return [
+        {"type": "text", "text": TOOL_RESPONSE_OPEN + "\n"},
+        *parts,
+        {"type": "text", "text": "\n" + TOOL_RESPONSE_CLOSE},
+    ]
 
 
 def render_tool_turn(texts: list[str]) -> str:

@@ -18,16 +18,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from longvt_plugins.core.video_backends import (
+from longvt_plugins.core.budget import FrameBudget
+from longvt_plugins.core.decoders import (
     BACKEND_ORDER,
     Reader,
     backend_problems,
     first_frame_state,
     open_reader,
+)
+from longvt_plugins.core.video_errors import (
+    BackendUnavailable,
+    CorruptVideo,
+    EmptyVideoFile,
+    InvalidBudget,
+    InvalidWindow,
+    NoDecodableFrames,
+    NotAVideo,
+    VideoError,
+    VideoNotFound,
 )
 
 __all__ = [
@@ -50,50 +63,6 @@ __all__ = [
     "default_backend",
     "clear_reader_cache",
 ]
-
-DEFAULT_MIN_PIXELS = 28 * 28
-DEFAULT_MAX_PIXELS = 224 * 224
-
-
-# ---------------------------------------------------------------------------------------------------------- errors
-class VideoError(Exception):
-    """A video could not be probed or sampled. The message is meant to be shown to a person or a model."""
-
-    def __init__(self, message: str, path: str | os.PathLike | None = None):
-        super().__init__(message)
-        self.path = None if path is None else str(path)
-
-
-class VideoNotFound(VideoError):
-    pass
-
-
-class EmptyVideoFile(VideoError):
-    pass
-
-
-class NotAVideo(VideoError):
-    pass
-
-
-class CorruptVideo(VideoError):
-    pass
-
-
-class NoDecodableFrames(VideoError):
-    pass
-
-
-class InvalidWindow(VideoError, ValueError):
-    """The requested window or budget cannot be sampled (empty window, fewer than two source frames, ...)."""
-
-
-class InvalidBudget(VideoError, ValueError):
-    """The sampling budget itself cannot be met (min_pixels > max_pixels, fps <= 0, extreme aspect ratio)."""
-
-
-class BackendUnavailable(VideoError):
-    pass
 
 
 # ------------------------------------------------------------------------------------------------------ data types
@@ -416,21 +385,19 @@ def sample_window(
     path: str | os.PathLike,
     start: float | None,
     end: float | None,
+    budget: FrameBudget | None = None,
     *,
-    fps: float = 1.0,
-    min_frames: int = 4,
-    max_frames: int = 128,
-    min_pixels: int = DEFAULT_MIN_PIXELS,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    total_pixels: float | None = None,
-    patch_size: int = 14,
     backend: str | None = None,
+    **changes: Any,
 ) -> SampledFrames:
     """Frames of [start, end] seconds (None = video start / end) with their timestamps.
 
-    Same frames, count and size as `qwen_vl_utils.fetch_video({"video_start": start, "video_end": end, ...})`.
-    patch_size: 14 for Qwen2.5-VL, 16 for Qwen3-VL. Raises a VideoError subclass on bad files / windows.
+    Same frames, count and size as `qwen_vl_utils.fetch_video({"video_start": start, "video_end": end, ...})`
+    with the settings of `budget` (default `FrameBudget()`); `changes` are FrameBudget fields that replace the
+    budget's (`fps=2.0`), a convenience for one-off calls. Raises a VideoError subclass on bad files / windows.
     """
+    b = (budget or FrameBudget()).replace(**changes) if changes else (budget or FrameBudget())
+    fps = b.fps
     for name, v in (("start", start), ("end", end), ("fps", fps)):
         if v is not None and not math.isfinite(v):
             raise InvalidWindow(f"{name} must be a finite number, got {v!r}", path)
@@ -439,8 +406,10 @@ def sample_window(
     p, st = _checked_path(path)
     name = _require_backend(backend) if backend else default_backend()
     info = _info(name, p, st)
-    idx, sample_fps = plan_window(info, start, end, fps=fps, min_frames=min_frames, max_frames=max_frames)
-    h, w = _target_size(info.height, info.width, len(idx), min_pixels, max_pixels, total_pixels, patch_size)
+    idx, sample_fps = plan_window(info, start, end, fps=fps, min_frames=b.min_frames, max_frames=b.max_frames)
+    h, w = _target_size(
+        info.height, info.width, len(idx), b.min_pixels, b.max_pixels, b.total_pixels, b.patch_size
+    )
     with _POOL.reader(_key(name, p, st), _opener(name, p)) as rdr:
         try:
             raw = rdr.get_frames(idx)
@@ -461,30 +430,13 @@ def sample_window(
 
 def sample_video(
     path: str | os.PathLike,
+    budget: FrameBudget | None = None,
     *,
-    fps: float = 1.0,
-    min_frames: int = 4,
-    max_frames: int = 512,
-    min_pixels: int = DEFAULT_MIN_PIXELS,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    total_pixels: float | None = None,
-    patch_size: int = 14,
     backend: str | None = None,
+    **changes: Any,
 ) -> SampledFrames:
     """The whole-video skim for the initial prompt: same budget rules as a crop, over the full length."""
-    return sample_window(
-        path,
-        None,
-        None,
-        fps=fps,
-        min_frames=min_frames,
-        max_frames=max_frames,
-        min_pixels=min_pixels,
-        max_pixels=max_pixels,
-        total_pixels=total_pixels,
-        patch_size=patch_size,
-        backend=backend,
-    )
+    return sample_window(path, None, None, budget, backend=backend, **changes)
 
 
 def _resize(frame: np.ndarray, w: int, h: int) -> np.ndarray:

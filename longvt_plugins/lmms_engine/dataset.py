@@ -23,6 +23,7 @@ from lmms_engine.datasets.iterable.vision_iterable_dataset import VisionSFTItera
 from loguru import logger
 from torch.utils.data import get_worker_info
 
+from longvt_plugins.core.paths import cache_root
 from longvt_plugins.lmms_engine.media import MediaLoader
 from longvt_plugins.lmms_engine.packing import (
     LengthCache,
@@ -123,8 +124,6 @@ class LongVTTraceDataset(VisionSFTIterableDataset):
     def _cache(self) -> LengthCache:
         path = (self.config.extra_kwargs or {}).get("length_cache")
         if not path:
-            from longvt_plugins.testing.cache import cache_root
-
             path = cache_root() / "lmms_engine" / f"lengths-{settings_fingerprint(self.settings())}.tsv"
         return LengthCache(path)
 

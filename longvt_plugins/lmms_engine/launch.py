@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import runpy
+import socket
 import sys
 import tempfile
 from importlib.metadata import entry_points
@@ -68,8 +69,24 @@ def fold_overrides(argv: list[str], tmp_dir: str | None = None) -> list[str]:
     return [f"config_yaml={merged}", *rest]
 
 
+def single_process_rendezvous(env: dict[str, str] | None = None) -> None:
+    """Outside torchrun, give the one-process group a free loopback port.
+
+    lmms-engine 0.1.4 falls back to the fixed MASTER_PORT 29500, so two single-process trainings on one machine
+    (two users, or a test beside a training run) fail with EADDRINUSE. torchrun's own variables are left alone.
+    """
+    env = os.environ if env is None else env
+    if "WORLD_SIZE" in env or "MASTER_ADDR" in env:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    single_process_rendezvous()
     from longvt_plugins.lmms_engine import compat, cpu_shims
 
     if os.environ.get(cpu_shims.ENV_FLAG) == "1":

@@ -21,16 +21,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from longvt_plugins.core.budget import FrameBudget
 from longvt_plugins.lmms_engine.rows import BadRow, CropReplay, ImageRef, TraceRow, VideoRef
 
-# lmms-engine's own defaults for a video_url (min_frames=1 rounds up to 2 frames); a row's part may override them.
-VIDEO_DEFAULTS = {
-    "fps": 1.0,
-    "min_frames": 1,
-    "max_frames": 768,
-    "min_pixels": 3136,
-    "max_pixels": 768 * 28 * 28,
-}
+# lmms-engine's own defaults for a video_url (min_frames=1 rounds up to 2 frames); the dataset config and a row's
+# part may override them.
+VIDEO_DEFAULTS = FrameBudget(min_frames=1, max_frames=768, min_pixels=3136, max_pixels=768 * 28 * 28)
 
 
 @dataclass
@@ -51,7 +47,10 @@ class MediaLoader:
         crop_budget: dict[str, Any] | None = None,
     ):
         self.data_folder = data_folder or None
-        self.video_defaults = {**VIDEO_DEFAULTS, **(video_defaults or {})}
+        given = {
+            k: v for k, v in (video_defaults or {}).items() if v is not None
+        }  # None: lmms-engine's default
+        self.video_defaults = FrameBudget.from_dict(given, VIDEO_DEFAULTS)
         self.crop_budget = dict(crop_budget or {})
 
     # ------------------------------------------------------------------------------------------------ paths
@@ -77,13 +76,20 @@ class MediaLoader:
         except Exception as e:
             raise BadRow(rid, f"unreadable image {ref.url} ({e})") from None
 
-    def _video_settings(self, ref: VideoRef) -> dict[str, Any]:
-        return {**self.video_defaults, **ref.options}
+    def _video_budget(self, ref: VideoRef, rid: str) -> FrameBudget:
+        try:
+            return FrameBudget.from_dict(ref.options, self.video_defaults)
+        except (TypeError, ValueError) as e:
+            raise BadRow(rid, f"video {ref.url}: bad sampling settings ({e})") from None
 
     def _crop(self, ref: CropReplay, rid: str):
         from longvt_plugins.core.crop_tool import CropBudget, CropVideoTool
 
-        budget = CropBudget(**{**self.crop_budget, **ref.budget})  # the trace's own budget wins
+        # The row's own crop budget (what the teacher's crops used) wins over the dataset's crop_budget.
+        try:
+            budget = CropBudget.from_dict({**self.crop_budget, **(ref.budget or {})})
+        except (TypeError, ValueError) as e:
+            raise BadRow(rid, f"replayed crop: bad crop budget ({e})") from None
         tool = CropVideoTool(self.path(ref.video, rid), budget=budget)
         return tool.execute(dict(ref.arguments))
 
@@ -105,19 +111,9 @@ class MediaLoader:
     def _sample(self, ref: VideoRef, rid: str):
         from longvt_plugins.core.video import VideoError, sample_window
 
-        s = self._video_settings(ref)
+        budget = self._video_budget(ref, rid)
         try:
-            return sample_window(
-                self.path(ref.url, rid),
-                ref.start,
-                ref.end,
-                fps=float(s["fps"]),
-                min_frames=int(s["min_frames"]),
-                max_frames=int(s["max_frames"]),
-                min_pixels=int(s["min_pixels"]),
-                max_pixels=int(s["max_pixels"]),
-                total_pixels=s.get("total_pixels"),
-            )
+            return sample_window(self.path(ref.url, rid), ref.start, ref.end, budget)
         except VideoError as e:
             raise BadRow(rid, f"video {ref.url}: {e}") from None
 
@@ -166,9 +162,8 @@ class MediaLoader:
             parts = []
             for p in msg["content"]:
                 ref = row.media[p["ref"]] if "ref" in p else None
-                if (
-                    isinstance(ref, VideoRef) and ref.as_frames
-                ):  # decoded: the labels are the frames' timestamps
+                # as_frames: decoded here, since the labels are the sampled frames' timestamps
+                if isinstance(ref, VideoRef) and ref.as_frames:
                     images, frame_parts = _as_frames(self._sample(ref, row.row_id))
                     parts.extend(frame_parts)
                     for image in images:
@@ -184,16 +179,20 @@ class MediaLoader:
                             w, h = im.size
                     img.append(processor.image_processor.get_number_of_image_patches(h, w, {}) // merge)
                 elif p["type"] == "video":
-                    s = self._video_settings(ref)
+                    b = self._video_budget(ref, row.row_id)
                     try:
                         info = probe(self.path(ref.url, row.row_id))
                         idx, _ = plan_window(
-                            info, ref.start, ref.end, fps=float(s["fps"]), min_frames=int(s["min_frames"]),
-                            max_frames=int(s["max_frames"]),
-                        )  # fmt: skip
+                            info,
+                            ref.start,
+                            ref.end,
+                            fps=b.fps,
+                            min_frames=b.min_frames,
+                            max_frames=b.max_frames,
+                        )
                         h, w = _target_size(
-                            info.height, info.width, len(idx), int(s["min_pixels"]), int(s["max_pixels"]),
-                            s.get("total_pixels"), processor.video_processor.patch_size,
+                            info.height, info.width, len(idx), b.min_pixels, b.max_pixels, b.total_pixels,
+                            processor.video_processor.patch_size,
                         )  # fmt: skip
                     except VideoError as e:
                         raise BadRow(row.row_id, f"video {ref.url}: {e}") from None

@@ -47,7 +47,7 @@ class CropReplay:
 
     video: str
     arguments: dict[str, Any]
-    budget: dict[str, Any] = field(default_factory=dict)  # the crop budget the trace ran with (wins)
+    budget: dict[str, Any] | None = None  # the crop budget the trace was made with (FrameBudget fields)
 
 
 @dataclass
@@ -216,10 +216,7 @@ def parse_row(row: dict[str, Any], row_id: str) -> TraceRow:
             video = msg.get("video") or row.get("video") or next(iter(_videos(media)), None)
             if not video:
                 raise BadRow(row_id, f"{where}: nothing to replay the crop on (no video in the row)")
-            budget = msg.get("budget") or {}
-            if not isinstance(budget, dict):
-                raise BadRow(row_id, f"{where}: a replayed tool turn's budget must be an object")
-            media.append(CropReplay(video, dict(call["arguments"]), dict(budget)))
+            media.append(CropReplay(video, dict(call["arguments"]), msg.get("budget") or None))
             out.append({"role": "tool", "content": None, "ref": len(media) - 1})
             continue
         if content is None:

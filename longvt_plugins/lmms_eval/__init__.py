@@ -15,12 +15,10 @@ TASK_PREFIX = "longvtp_"
 
 
 def tasks_path() -> Path:
-    """The folder to hand to lmms-eval as `--include_path` (the `eval_tasks` package shipped in the wheel)."""
-    import eval_tasks
-
-    # __path__, not __file__: an editable install made before eval_tasks/__init__.py existed maps it as a
-    # namespace package, whose __file__ is None.
-    return Path(next(iter(eval_tasks.__path__))).resolve()
+    """The folder to hand to lmms-eval as `--include_path`: `longvt_plugins/eval_tasks` (in a checkout a link
+    to the repo's top-level `eval_tasks/`; in the wheel the folders themselves). Found by location, not imported:
+    the task folders' `utils.py` import this adapter, not the other way round."""
+    return (Path(__file__).resolve().parent.parent / "eval_tasks").resolve()
 
 
 def check_registration() -> tuple[bool, str]:

@@ -25,19 +25,36 @@ from lmms_eval.api.model import lmms
 from loguru import logger
 from tqdm import tqdm
 
-from longvt_plugins.lmms_eval import traces
-from longvt_plugins.lmms_eval.protocol import PAPER_PROTOCOL, build_card
-from longvt_plugins.lmms_eval.tasklib import doc_key
+from longvt_plugins.core.budget import CropBudget, FrameBudget
+from longvt_plugins.core.style import STYLES
+from longvt_plugins.core.trace import transcript
+from longvt_plugins.lmms_eval import sample_records
+from longvt_plugins.lmms_eval.doc_identity import doc_key
+from longvt_plugins.lmms_eval.protocol import build_card
 
-# Task style (our YAMLs' generation_kwargs.longvt_style) -> the agent's style.
-AGENT_STYLE = {"tool": "tool", "think": "think", "non_think": "direct"}
+# Frame-budget model args, built from the dataclasses: the skim's fields by their own names (fps=, max_frames=,
+# ...) and the crop's with "crop_" (crop_fps=, crop_max_frames=, ...). The crop's call cap is max_tool_calls=.
+# Each one given overrides that field of the protocol (which is then renamed `<name>+custom`).
+SKIM_ARGS = FrameBudget.option_names("")
+CROP_ARGS = {k: v for k, v in CropBudget.option_names("crop_").items() if v != "max_calls"}
+BENCHMARKS = ("videosiah", "videommmu", "videomme", "lvbench")
+
+
+def benchmark_of(task: str) -> str | None:
+    """Our benchmark folder of a task name ("longvtp_videomme_sub_tool" -> "videomme"), for per-benchmark prompts."""
+    name = (task or "").removeprefix("longvtp_")
+    return next((b for b in BENCHMARKS if name == b or name.startswith(b + "_")), None)
+
+
 # Stop reasons that mean "no model output to judge" rather than "the model's own (possibly wrong) behaviour".
 FAILED_STOPS = ("backend_error", "video_error")
 
 
 class LongVTAgent(lmms):
-    """Model args (lmms-eval `--model_args k=v,...`); the defaults are our CPU-friendly ones, `protocol=paper`
-    sets the paper's frames / pixels / crop budget / turn cap (see `protocol.PAPER_PROTOCOL`)."""
+    """Model args (lmms-eval `--model_args k=v,...`). `protocol=upstream|longvt-plugins` (core.protocols) decides
+    prompts, tool schema, frames, budgets, turn cap and scoring; a budget arg (any FrameBudget field: `fps=`,
+    `max_frames=`, ...; `crop_<field>`; `max_turns=`, ...) overrides one field and renames the protocol `<name>+custom`. `max_model_len=` and
+    `max_images=` are the server's limits (default: what the protocol needs, see `longvt eval serve-args`)."""
 
     is_simple = False
     backend_kind = "openai"
@@ -51,20 +68,14 @@ class LongVTAgent(lmms):
         pretrained: str | None = None,
         device: str | None = None,
         dtype: str | None = None,
-        protocol: str = "custom",
-        fps: float | None = None,
-        min_frames: int | None = None,
-        max_frames: int | None = None,
-        min_pixels: int | None = None,
-        max_pixels: int | None = None,
-        crop_fps: float | None = None,
-        crop_max_frames: int | None = None,
-        crop_max_pixels: int | None = None,
+        protocol: str = "longvt-plugins",
         max_tool_calls: int | None = None,
         max_turns: int | None = None,
         max_calls_per_turn: int = 1,
         max_total_tokens: int | None = None,
         max_new_tokens: int | None = None,
+        max_model_len: int | None = None,
+        max_images: int | None = None,
         concurrency: int = 8,
         timeout: float = 600.0,
         max_retries: int = 2,
@@ -76,42 +87,25 @@ class LongVTAgent(lmms):
         **unknown: Any,
     ) -> None:
         super().__init__()
+        frames = {k: unknown.pop(k) for k in list(unknown) if k in SKIM_ARGS or k in CROP_ARGS}
         if unknown:
             raise TypeError(
                 f"unknown model_args for {type(self).__name__}: {sorted(unknown)}; see docs/lmms_eval.md for the list"
             )
-        if protocol not in ("custom", "paper"):
-            raise ValueError(f"protocol must be 'custom' or 'paper', got {protocol!r}")
-        from longvt_plugins.core.agent import AgentBudgets
-        from longvt_plugins.core.crop_tool import CropBudget
+        from longvt_plugins.core.protocols import get_protocol
 
-        paper = PAPER_PROTOCOL if protocol == "paper" else {}
-        defaults = AgentBudgets()
-
-        def pick(value, key, default):
-            # An explicit model arg wins, then the named protocol, then the agent's own default.
-            return value if value is not None else paper.get(key, default)
-
-        crop_default = CropBudget()
-        self.budgets = AgentBudgets(
-            skim_fps=float(pick(fps, "fps", defaults.skim_fps)),
-            skim_min_frames=int(pick(min_frames, "min_frames", defaults.skim_min_frames)),
-            skim_max_frames=int(pick(max_frames, "max_frames", defaults.skim_max_frames)),
-            skim_min_pixels=int(pick(min_pixels, "min_pixels", defaults.skim_min_pixels)),
-            skim_max_pixels=int(pick(max_pixels, "max_pixels", defaults.skim_max_pixels)),
-            crop=CropBudget(
-                fps=float(pick(crop_fps, "crop_fps", crop_default.fps)),
-                max_frames=int(pick(crop_max_frames, "crop_max_frames", crop_default.max_frames)),
-                max_pixels=int(pick(crop_max_pixels, "crop_max_pixels", crop_default.max_pixels)),
-                max_calls=int(pick(max_tool_calls, "max_tool_calls", crop_default.max_calls)),
-            ),
-            max_turns=int(pick(max_turns, "max_turns", defaults.max_turns)),
-            max_calls_per_turn=int(max_calls_per_turn),
+        base = get_protocol(protocol)  # ValueError names the known protocols
+        overrides = {f"skim_{SKIM_ARGS[k]}": v for k, v in frames.items() if k in SKIM_ARGS}
+        overrides.update({f"crop_{CROP_ARGS[k]}": v for k, v in frames.items() if k in CROP_ARGS})
+        overrides.update(
+            max_tool_calls=max_tool_calls,
+            turn_cap=max_turns,
+            max_total_tokens=max_total_tokens,
+            max_new_tokens=max_new_tokens,
         )
-        self.budgets.validate()
-        self.max_total_tokens = max_total_tokens
-        self.max_new_tokens_override = max_new_tokens
-        self.protocol = protocol
+        self.max_calls_per_turn = int(max_calls_per_turn)
+        self.max_model_len = int(max_model_len) if max_model_len else None
+        self.max_images = int(max_images) if max_images else None
         self.tool_parser = tool_parser
         self.native_tools = bool(native_tools)
         self.trace_dir = Path(trace_dir) if trace_dir else None
@@ -120,6 +114,7 @@ class LongVTAgent(lmms):
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         self.concurrency = int(concurrency)
         self.timeout = float(timeout)
+        self._shape_protocol = base  # the wire shape does not depend on budgets
         self.backend = self._make_backend(
             model_version=model_version or model,
             base_url=base_url or os.environ.get("OPENAI_API_BASE"),
@@ -129,6 +124,12 @@ class LongVTAgent(lmms):
             dtype=dtype,
             max_retries=int(max_retries),
         )
+        # Upstream evaluated its SFT checkpoint at 512 frames: the checkpoint's name picks that.
+        self.protocol = base.for_model(getattr(self.backend, "model", None) or pretrained).with_overrides(
+            **overrides
+        )
+        self.budgets = self._budgets("tool")
+        self.budgets.validate()
         if self.backend_kind == "transformers":
             self.concurrency = 1  # one in-process model: docs run one after another
         world = int(os.environ.get("WORLD_SIZE", "1") or 1)
@@ -146,6 +147,9 @@ class LongVTAgent(lmms):
             raise ValueError(
                 "longvt_agent needs base_url=<server>/v1 (or OPENAI_API_BASE) of a vLLM/SGLang server"
             )
+        from longvt_plugins.core.protocols.messages import shape_request
+
+        protocol = self._shape_protocol
         return OpenAIBackend(
             base_url,
             model_version,
@@ -153,6 +157,8 @@ class LongVTAgent(lmms):
             timeout=self.timeout,
             max_retries=max_retries,
             native_tools=self.native_tools,
+            image_format=protocol.presentation.image_format,
+            shape=lambda request: shape_request(protocol, request),
         )
 
     def describe_model(self) -> dict[str, Any]:
@@ -192,19 +198,19 @@ class LongVTAgent(lmms):
             reason = f"doc {task}/{split}/{doc_id} not found: {type(exc).__name__}: {exc}"
             return self._failed(task_style, None, task, doc_id, reason, gen_kwargs)
         try:
-            if task_style not in AGENT_STYLE:
-                raise ValueError(f"generation_kwargs.longvt_style must be one of {sorted(AGENT_STYLE)}")
-            video, question = self._read_messages(doc_to_messages(doc))
-            trace = self._run(video, question, task_style, gen_kwargs, task, doc_id)
+            if task_style not in STYLES:
+                raise ValueError(f"generation_kwargs.longvt_style must be one of {', '.join(STYLES)}")
+            video, question, mcq = self._read_messages(doc_to_messages(doc))
+            trace = self._run(video, question, task_style, gen_kwargs, task, doc_id, mcq)
         except Exception as exc:  # a bad doc (missing video, no video part) is one failed sample, not a crash
             return self._failed(task_style, doc, task, doc_id, f"{type(exc).__name__}: {exc}", gen_kwargs)
-        text = traces.transcript(trace)
+        text = transcript(trace)
         failed = trace.stop_reason in FAILED_STOPS
         record = {
             "failed": failed,
             "reason": trace.error if failed else None,
             "log": {
-                **traces.summarize(trace),
+                **sample_records.summarize(trace),
                 "task": task,
                 "doc_id": doc_id,
                 "wall_s": time.perf_counter() - started,
@@ -212,7 +218,7 @@ class LongVTAgent(lmms):
             "protocol": self._card(task_style, gen_kwargs),
         }
         if "longvt_style" in gen_kwargs:  # only our tasks' process_results take the record back
-            traces.put(task_style, doc_key(doc), record)
+            sample_records.put(task_style, doc_key(doc), record)
         self._save_trace(task, doc_id, trace)
         usage = trace.usage
         return GenerationResult(
@@ -233,18 +239,18 @@ class LongVTAgent(lmms):
                 "log": {"task": task, "doc_id": doc_id, "error": reason},
             }
             record["protocol"] = self._card(style, gen_kwargs)
-            traces.put(style, doc_key(doc), record)
+            sample_records.put(style, doc_key(doc), record)
         return GenerationResult(text="", token_counts=TokenCounts(input_tokens=0, output_tokens=0))
 
     @staticmethod
-    def _read_messages(messages: list[dict]) -> tuple[str, str]:
-        """(video path, question) from a task's chat messages.
+    def _read_messages(messages: list[dict]) -> tuple[str, str, bool]:
+        """(video path, question, multiple choice?) from a task's chat messages.
 
         Our tasks put the question in the first text part and the style's instruction (for other models) in a
         later one; the agent brings its own instruction, so only the first text part is the question. For any
         other task, all of the user's text is the question.
         """
-        video, texts, marked = None, [], None
+        video, texts, marked, mcq = None, [], None, False
         for message in messages:
             if message.get("role") != "user":
                 continue
@@ -260,6 +266,7 @@ class LongVTAgent(lmms):
                     texts.append(part.get("text", ""))
                     if part.get("longvt_role") == "question" and marked is None:
                         marked = part.get("text", "")
+                        mcq = bool(part.get("longvt_mcq"))
         if not video:
             raise ValueError(
                 "the doc's messages carry no video; longvt models answer questions about one video"
@@ -270,25 +277,33 @@ class LongVTAgent(lmms):
         question = (marked if marked is not None else "\n".join(t for t in texts if t.strip())).strip()
         if not question:
             raise ValueError("the doc's messages carry no question text")
-        return video, question
+        return video, question, mcq
 
-    def _turn_tokens(self, gen_kwargs: dict) -> int:
-        value = self.max_new_tokens_override or gen_kwargs.get("max_new_tokens") or 4096
-        return int(value)
+    def _session(self, style: str, task: str = "", multiple_choice: bool = False):
+        from longvt_plugins.core.protocols.session import ProtocolSession
 
-    def _run(self, video: str, question: str, task_style: str, gen_kwargs: dict, task: str, doc_id: int):
-        from dataclasses import replace
+        return ProtocolSession(
+            self.protocol,
+            style,
+            benchmark=benchmark_of(task),
+            multiple_choice=multiple_choice,
+            patch_size=getattr(self.backend, "patch_size", None) or 14,
+            max_images=self.max_images,
+            max_model_len=self.max_model_len,
+        )
 
-        from longvt_plugins.core.agent import run_agent
+    def _budgets(self, style: str):
+        from longvt_plugins.core.agent import AgentBudgets, session_budgets
+
+        base = AgentBudgets(max_calls_per_turn=self.max_calls_per_turn)
+        return session_budgets(self._session(style), base)
+
+    def _run(self, video, question, task_style, gen_kwargs, task, doc_id, mcq=False):
+        from longvt_plugins.core.agent import AgentBudgets, run_agent
         from longvt_plugins.core.backends import GenerationParams
 
-        per_turn = self._turn_tokens(gen_kwargs)
-        # The task's max_new_tokens caps each turn (as upstream applies it per request); the whole trajectory
-        # gets max_total_tokens if given, else one turn's worth per allowed turn.
-        total = int(self.max_total_tokens or per_turn * self.budgets.max_turns)
-        budgets = replace(self.budgets, max_new_tokens=per_turn, max_total_tokens=total)
+        # Tokens, frames and turns come from the protocol; the task's generation_kwargs give only the sampling.
         params = GenerationParams(
-            max_tokens=per_turn,
             temperature=float(gen_kwargs.get("temperature", 0.0) or 0.0),
             top_p=float(gen_kwargs.get("top_p", 1.0) or 1.0),
             timeout=self.timeout,
@@ -297,50 +312,23 @@ class LongVTAgent(lmms):
             video,
             question,
             self.backend,
-            budgets,
-            style=AGENT_STYLE[task_style],
+            AgentBudgets(max_calls_per_turn=self.max_calls_per_turn),
             params=params,
             meta={"task": task, "doc_id": doc_id},
+            session=self._session(task_style, task, mcq),
         )
 
     def _card(self, task_style: str, gen_kwargs: dict) -> dict[str, Any]:
-        import hashlib
-
-        from longvt_plugins.core.prompts import load_prompt
-
-        b = self.budgets
-        budgets = {
-            "fps": b.skim_fps,
-            "min_frames": b.skim_min_frames,
-            "max_frames": b.skim_max_frames,
-            "min_pixels": b.skim_min_pixels,
-            "max_pixels": b.skim_max_pixels,
-            "crop_fps": b.crop.fps,
-            "crop_max_frames": b.crop.max_frames,
-            "crop_max_pixels": b.crop.max_pixels,
-            "max_turns": b.max_turns,
-            "max_tool_calls": b.crop.max_calls,
-        }
-        agent_style = AGENT_STYLE.get(task_style, "direct")
-        prompt_text = load_prompt("agent_system") + load_prompt(f"agent_{agent_style}")
-        model = self.describe_model()
-        model["prompt_sha256"] = hashlib.sha256(prompt_text.encode()).hexdigest()[:16]
-        if self.backend_kind == "openai":
-            parser = (
-                f"server --tool-call-parser {self.tool_parser}"
-                if self.native_tools
-                else "longvt hermes (text)"
-            )
+        if self.backend_kind == "openai" and self.native_tools:
+            parser = f"server --tool-call-parser {self.tool_parser}"
         else:
             parser = "longvt hermes (text)"
         return build_card(
-            model=model,
-            budgets=budgets,
-            max_new_tokens=self._turn_tokens(gen_kwargs) if gen_kwargs else None,
+            protocol=self.protocol,
+            model=self.describe_model(),
             style=task_style,
             tool_parser=parser,
             judge={},
-            protocol=self.protocol,
         )
 
     def _save_trace(self, task: str, doc_id: int, trace) -> None:
@@ -369,4 +357,6 @@ class LongVTAgentHF(LongVTAgent):
         path = pretrained or model_version
         if not path:
             raise ValueError("longvt_agent_hf needs pretrained=<checkpoint dir>")
-        return TransformersBackend(path, device=device, dtype=dtype)
+        return TransformersBackend(
+            path, device=device, dtype=dtype, template=self._shape_protocol.chat_template
+        )

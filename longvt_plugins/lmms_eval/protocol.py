@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from importlib import metadata
 from typing import Any
 
-CARD_SCHEMA = "longvt.protocol/v1"
+from longvt_plugins import __version__
+
+CARD_SCHEMA = "longvt.protocol/v2"  # v2: generated from core.protocols.Protocol
 VERSIONED = (
-    "longvt-plugins",
     "lmms-eval",
     "transformers",
     "torch",
@@ -25,26 +27,10 @@ VERSIONED = (
     "sglang",
 )
 
-# The paper's evaluation protocol (LongVT README/FAQ and the paper's dense-frame setting): 1 fps skim capped at
-# 768 frames (512 for the SFT checkpoint), 50,176 px per frame, crops at 1 fps / <=128 frames / 224x224 px,
-# 49,152 new tokens for tool tasks, hermes tool parser. The turn cap is ours (upstream has none): 5 tool rounds,
-# as LongVT's own single_inference.py and its RL rollout use.
-PAPER_PROTOCOL: dict[str, Any] = {
-    "fps": 1.0,
-    "max_frames": 768,
-    "max_pixels": 50176,
-    "min_pixels": 784,
-    "crop_fps": 1.0,
-    "crop_max_frames": 128,
-    "crop_max_pixels": 224 * 224,
-    "max_turns": 6,
-    "max_tool_calls": 5,
-    "tool_parser": "hermes",
-}
-
 
 def versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
+    # Ours from the code that runs (the one version, longvt_plugins.__version__), not from some install's metadata.
+    out: dict[str, str | None] = {"longvt-plugins": __version__}
     for name in VERSIONED:
         try:
             out[name] = metadata.version(name)
@@ -61,31 +47,33 @@ def card_id(card: dict[str, Any]) -> str:
 
 def build_card(
     *,
+    protocol: Any,
     model: dict[str, Any],
-    budgets: dict[str, Any],
-    max_new_tokens: int | None,
     style: str,
     tool_parser: str,
     judge: dict[str, Any],
-    protocol: str,
 ) -> dict[str, Any]:
+    """The card of one sample: the protocol's own card (`core.protocols.Protocol.card()`: every prompt hash, the
+    schema hash, frames, budgets, scoring) under `definition`, the main numbers at the top for reading, and what
+    the protocol does not fix (the model, the parser as served, the judge, the versions)."""
     card = {
         "schema": CARD_SCHEMA,
-        "protocol": protocol,
+        "protocol": protocol.name,
         "model": model,
         "style": style,
-        "frames": {
-            k: budgets.get(k) for k in ("fps", "max_frames", "min_frames", "min_pixels", "max_pixels")
-        },
-        "crop": {k: budgets.get(k) for k in ("crop_fps", "crop_max_frames", "crop_max_pixels")},
-        # How the initial video reaches the model; our SFT rows (`as_frames`) train with the same presentation.
-        "initial_video": "timestamped frames: a <t s> text label before each skim frame image",
-        "max_new_tokens": max_new_tokens,
-        "turn_cap": budgets.get("max_turns"),
-        "max_tool_calls": budgets.get("max_tool_calls"),
+        "frames": asdict(protocol.skim),
+        "crop": asdict(protocol.crop),
+        # How the initial video reaches the model; our SFT rows (`as_frames`) train with the labelled form.
+        "initial_video": _initial_video(protocol),
+        "max_new_tokens": protocol.tokens.new_tokens(style),
+        "max_total_tokens": protocol.tokens.max_total_tokens,
+        "turn_cap": protocol.turn_cap,
+        "max_tool_calls": protocol.max_tool_calls,
         "tool_parser": tool_parser,
         "answer_parser": "longvt_plugins.core.answer (tags, then option letter)",
+        "scoring_chain": list(protocol.scoring.chain),
         "judge": judge,
+        "definition": protocol.card(),
         "versions": versions(),
     }
     card["id"] = card_id(card)
@@ -101,3 +89,9 @@ def aggregate_cards(items: list[Any]) -> str:
     """
     ids = sorted({item["id"] for item in items if isinstance(item, dict) and item.get("id")})
     return ",".join(ids) if ids else "none (not a longvt model)"
+
+
+def _initial_video(protocol: Any) -> str:
+    if protocol.presentation.timestamps:
+        return "timestamped frames: a <t s> text label before each skim frame image"
+    return "frames: skim frame images without timestamp labels"

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from longvt_plugins.core.answer import count_tool_calls
-from longvt_plugins.lmms_eval import traces
+from longvt_plugins.lmms_eval import sample_records
+from longvt_plugins.lmms_eval.doc_identity import doc_key
 from longvt_plugins.lmms_eval.protocol import aggregate_cards, card_id
 from longvt_plugins.lmms_eval.scoring import judge_identity, score_response
-from longvt_plugins.lmms_eval.tasklib import doc_key
 
 # What lmms-eval's own API models put in the response when a request finally failed.
 _UPSTREAM_FAILURE = "[LMMS_EVAL_REQUEST_FAILED"
@@ -27,14 +27,23 @@ def process(
     question: str,
     ground_truth: str,
     options: str | None = None,
+    groups: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """One doc's metrics. `groups` ({"by_duration": "short", ...}) are the doc's breakdown groups."""
     response = results[0] if results else ""
     if not isinstance(response, str):
         response = "" if response is None else str(response)
-    record = traces.take(style, doc_key(doc))
+    record = sample_records.take(style, doc_key(doc))
     failed = bool(record and record.get("failed")) or response.startswith(_UPSTREAM_FAILURE)
+    protocol = protocol_of(record)
     score = score_response(
-        response, style=style, question=question, ground_truth=ground_truth, options=options, failed=failed
+        response,
+        style=style,
+        question=question,
+        ground_truth=ground_truth,
+        options=options,
+        failed=failed,
+        protocol=protocol,
     )
     log: dict[str, Any] = dict(record.get("log") or {}) if record else {"model": "not a longvt model"}
     log["scoring"] = {
@@ -43,6 +52,8 @@ def process(
         "ground_truth": ground_truth,
         "judge_fallback": score.fallback,
         "reason": score.reason,
+        "protocol": protocol.name,
+        "judge_agrees": score.judge_agrees,
     }
     if failed:
         log["failure"] = (record or {}).get("reason") or response[:500]
@@ -53,15 +64,31 @@ def process(
         card["id"] = card_id(card)
         log["protocol_id"] = card["id"]
     tool_calls = log.get("tool_calls") if record else count_tool_calls(response)
-    return {
+    out = {
         "acc": score.acc,
         "format": score.format,
         "judge_fallback": 1.0 if score.fallback else 0.0,
         "failed": 1.0 if failed else 0.0,
+        "context_exhausted": 1.0 if log.get("stop_reason") == "context_exhausted" else 0.0,
+        "judge_rule_agreement": score.judge_agrees,
         "tool_calls": float(tool_calls or 0),
         "protocol": card,
         "longvt": log,
     }
+    for metric, group in (groups or {}).items():
+        out[metric] = {"group": None if group is None else str(group), "acc": score.acc}
+    return out
+
+
+def protocol_of(record: dict | None):
+    """The protocol a sample was produced under (its card's name), else LONGVT_PROTOCOL, else longvt-plugins.
+    A `+custom` protocol scores with its base's chain: overrides change budgets, never the chain."""
+    import os
+
+    from longvt_plugins.core.protocols import get_protocol
+
+    name = ((record or {}).get("protocol") or {}).get("protocol") or os.environ.get("LONGVT_PROTOCOL")
+    return get_protocol(str(name or "longvt-plugins").split("+", 1)[0])
 
 
 def protocol_card(items: list[Any]) -> str:

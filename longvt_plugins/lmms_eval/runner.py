@@ -29,7 +29,8 @@ class EvalRun:
     tasks: list[str]
     output: Path
     model_args: str = ""
-    protocol: str = "custom"
+    protocol: str = "longvt-plugins"
+    judge_fallback: str = "stop"
     data: dict[str, str] = field(default_factory=dict)
     video_root: str | None = None
     limit: float | None = None
@@ -42,7 +43,7 @@ class EvalRun:
 
     def full_model_args(self) -> str:
         args = [a for a in self.model_args.split(",") if a.strip()] if self.model_args else []
-        if self.protocol != "custom" and not any(a.startswith("protocol=") for a in args):
+        if self.model.startswith("longvt_agent") and not any(a.startswith("protocol=") for a in args):
             args.append(f"protocol={self.protocol}")
         return ",".join(args)
 
@@ -64,6 +65,10 @@ class EvalRun:
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
+        # Read by the scorer in the lmms-eval process: the chain of a non-longvt model's samples, and what an
+        # unreachable judge does.
+        env["LONGVT_PROTOCOL"] = self.protocol
+        env["LONGVT_JUDGE_FALLBACK"] = self.judge_fallback
         if self.video_root:
             env["LONGVT_EVAL_VIDEO_ROOT"] = str(Path(self.video_root).expanduser().resolve())
         return env
@@ -107,6 +112,13 @@ def attach_cards(results: Path) -> Path | None:
     }
     data = json.loads(results.read_text())
     data["longvt_protocol"] = by_task
+    names = sorted({c["protocol"] for per in cards.values() for c in per.values() if c.get("protocol")})
+    if len(names) > 1:
+        # One file, several protocols: its numbers must not be averaged or compared as if they were one run.
+        data["longvt_protocol_warning"] = (
+            f"tasks in this file ran under different protocols ({', '.join(names)}); their numbers are not "
+            "comparable with each other"
+        )
     tmp = results.with_name(results.name + ".partial")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str))
     tmp.replace(results)

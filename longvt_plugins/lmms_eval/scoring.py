@@ -1,27 +1,22 @@
-"""Scoring one lmms-eval doc: rule first (option letter, exact match), then the core judge for what rules can't decide.
+"""Scoring one lmms-eval doc under its protocol's chain: option letter, rule, math-verify, then the core judge.
 
 lmms-eval calls `process_results(doc, results)` synchronously, possibly from several threads; the core judge is
-async. One background event loop owns one `JudgeClient` (its HTTP pool, cache and concurrency limit), and every
-call is handed to it, so judge requests from parallel docs share the same bounded pool.
+async. Every call goes through core's one sync path (`shared_client(...).equivalent_sync`): the process's judge
+loop and one client per judge setting, so judge requests from parallel docs share the same bounded pool.
 
 No judge configured is allowed: rules decide, and every sample whose score a judge should have given is counted
-in `judge_fallback` (decision 3: every fallback is counted).
+in `judge_fallback` (decision 3: every fallback is counted). A configured judge that gives no verdict stops the
+run (`JudgeUnreachable`) unless LONGVT_JUDGE_FALLBACK=rule; then its fallbacks are counted the same way.
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
+import os
 from dataclasses import dataclass
 from typing import Any
 
-from longvt_plugins.core.answer import (
-    extract_answer,
-    extract_choice,
-    format_score,
-    normalize_text,
-    rule_score,
-)
+from longvt_plugins.core.answer import extract_answer, format_score
+from longvt_plugins.core.protocols.scoring import FALLBACKS, Verdict, score_answer
 
 
 @dataclass
@@ -29,46 +24,11 @@ class Score:
     acc: float
     format: float
     fallback: bool
-    method: str  # "choice", "rule", "judge", "rule_fallback", "no_answer", "failed"
+    # "choice", "no_choice", "rule", "math_verify", "judge", "rule_fallback", "no_answer", "failed"
+    method: str
     answer: str | None
     reason: str = ""
-
-
-class _JudgeRunner:
-    """A daemon thread running one event loop for the process's JudgeClient, so its HTTP pool is reused.
-
-    The client reads its settings from the environment (LONGVT_JUDGE_BASE_URL / _MODEL / _API_KEY, or
-    upstream's LLM_AS_A_JUDGE_BASE); with none set it answers every call with the rule score, marked fallback.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._config: Any = None
-        self.client: Any = None
-
-    def _ensure(self) -> Any:
-        from longvt_plugins.core.judge import JudgeClient, JudgeConfig
-
-        config = JudgeConfig.from_env()
-        with self._lock:
-            if self._loop is None:
-                loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="longvt-judge", daemon=True).start()
-                self._loop = loop
-            # One client per judge setting: a process that scores under another judge (tests, notebooks) must
-            # not keep talking to the first one.
-            if self.client is None or self._config != config:
-                self.client, self._config = JudgeClient(config), config
-            return self.client
-
-    def equivalent(self, question: str, answer: str, ground_truth: str):
-        client = self._ensure()
-        coro = client.equivalent(question, answer, ground_truth)
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
-
-
-_RUNNER = _JudgeRunner()
+    judge_agrees: bool | None = None  # multiple choice with a judge asked: does it agree with the letter?
 
 
 def judge_identity() -> dict[str, Any]:
@@ -96,12 +56,40 @@ def judge_identity() -> dict[str, Any]:
     }
 
 
-def _ask_judge(question: str, answer: str, ground_truth: str) -> tuple[float, bool, str]:
+def judge_fallback_policy() -> str:
+    """ "stop" (default): an unreachable judge stops the run; "rule": rules decide and each fallback is counted.
+    `longvt eval run --judge-fallback rule` sets LONGVT_JUDGE_FALLBACK for the lmms-eval process."""
+    value = os.environ.get("LONGVT_JUDGE_FALLBACK", "stop").strip().lower() or "stop"
+    if value not in FALLBACKS:
+        raise ValueError(f"LONGVT_JUDGE_FALLBACK must be one of {FALLBACKS}, got {value!r}")
+    return value
+
+
+def _calibrate() -> bool:
+    # Asking the judge about multiple-choice answers too (never deciding them) gives the agreement figure.
+    return os.environ.get("LONGVT_JUDGE_CALIBRATION", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _judge_configured() -> bool:
+    from longvt_plugins.core.judge import JudgeConfig
+
     try:
-        result = _RUNNER.equivalent(question, answer, ground_truth)
-    except Exception as exc:  # the core judge should never raise; if it does, the run still goes on
-        return rule_score(answer, ground_truth), True, f"judge raised {type(exc).__name__}: {exc}"
-    return float(result.score), bool(result.fallback), str(result.reason or "")
+        return bool(JudgeConfig.from_env().base_url)
+    except (TypeError, ValueError):
+        return False
+
+
+def _ask_judge(question: str, answer: str, ground_truth: str) -> Verdict:
+    """The judge set in the environment; a reply it could not give (down, timeout, nonsense) is `unreachable`."""
+    from longvt_plugins.core.judge import shared_client
+
+    try:
+        result = shared_client().equivalent_sync(question, answer, ground_truth)
+    except Exception as exc:  # the core judge should never raise; if it does, that is no verdict either
+        return Verdict(0.0, unreachable=True, reason=f"judge raised {type(exc).__name__}: {exc}")
+    if result.fallback:
+        return Verdict(0.0, unreachable=True, reason=str(result.reason or "the judge gave no verdict"))
+    return Verdict(float(result.score), reason=str(result.reason or ""))
 
 
 def score_response(
@@ -112,8 +100,16 @@ def score_response(
     ground_truth: str,
     options: str | None = None,
     failed: bool = False,
+    protocol: Any = None,
 ) -> Score:
-    """acc and format of one response. `options` (e.g. "ABCD") marks a multiple-choice doc."""
+    """acc and format of one response under the protocol's scoring chain (`core.protocols.scoring`).
+
+    `options` (e.g. "ABCD") marks a multiple-choice doc: the letter decides. No judge configured: open answers
+    get the rule score, counted as fallbacks. A configured judge that gives no verdict raises `JudgeUnreachable`
+    (the run stops) unless LONGVT_JUDGE_FALLBACK=rule.
+    """
+    from longvt_plugins.core.protocols import LONGVT_PLUGINS
+
     if failed:
         return Score(0.0, 0.0, False, "failed", None, "the model request failed")
     text = response or ""
@@ -124,16 +120,18 @@ def score_response(
     else:
         answer = extract_answer(text)
         fmt = format_score(text)
-    if answer is None:
-        return Score(0.0, fmt, False, "no_answer", None, "no <answer> in the response")
-    if options:
-        picked = extract_choice(f"<answer>{answer}</answer>", options)
-        if picked is not None:
-            return Score(
-                1.0 if picked == str(ground_truth).strip().upper() else 0.0, fmt, False, "choice", answer
-            )
-        # No letter: the answer may name the option's text; only a judge can tell.
-    elif normalize_text(answer) and normalize_text(answer) == normalize_text(str(ground_truth)):
-        return Score(1.0, fmt, False, "rule", answer)
-    acc, fallback, reason = _ask_judge(question, answer, str(ground_truth))
-    return Score(acc, fmt, fallback, "rule_fallback" if fallback else "judge", answer, reason)
+    spec = (protocol or LONGVT_PLUGINS).scoring
+    judge = _ask_judge if _judge_configured() else None
+    chain = score_answer(
+        spec,
+        answer,
+        str(ground_truth),
+        question=question,
+        options=options,
+        judge=judge,
+        fallback=judge_fallback_policy(),
+        calibrate=_calibrate(),
+    )
+    return Score(
+        chain.acc, fmt, chain.fallback, chain.method, answer, chain.reason, judge_agrees=chain.judge_agrees
+    )

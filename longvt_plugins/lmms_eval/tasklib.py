@@ -12,30 +12,35 @@ Styles (the `style` kwarg, set per task YAML in `lmms_eval_specific_kwargs`):
 
 from __future__ import annotations
 
-import hashlib
 import html
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-STYLES = ("non_think", "think", "tool")
+from longvt_plugins.core.prompts import load_prompt
+from longvt_plugins.core.style import check_style
 
-# The prompt texts live in the task YAMLs (lmms_eval_specific_kwargs.default), so they are recorded in every
-# results file under `configs` and can be overridden per model; these are only the fallbacks.
+# Which core/prompts file each style's prompt key falls back to. A task YAML names a prompt file as
+# `{prompt: <name>}` (e.g. VideoMMMU's pre_prompt); a plain string there is used as it is (a per-model override).
 DEFAULT_PROMPTS = {
-    "think_system_prompt": (
-        "You are a helpful assistant. When the user asks a question, first reason about it inside "
-        "<think>...</think>, then give the final answer inside <answer>...</answer>."
-    ),
-    "tool_post_prompt": (
-        "Think first, call crop_video if you need a closer look at a time window, then answer. Format strictly "
-        "as: <think>...</think> <tool_call>...</tool_call> (if tools are needed) <answer>...</answer>."
-    ),
-    "non_think_post_prompt": "Answer the question directly with a short answer or phrase.",
-    "mcq_non_think_post_prompt": "Answer with the option's letter from the given choices directly.",
+    "think_system_prompt": "task_think_system",
+    "tool_post_prompt": "task_tool_post",
+    "non_think_post_prompt": "task_non_think_post",
+    "mcq_non_think_post_prompt": "task_mcq_non_think_post",
 }
+
+
+def prompt_kwarg(kwargs: dict | None, key: str) -> str:
+    """The text of prompt `key` in a task's lmms_eval_specific_kwargs: a named prompt, a literal, or the default."""
+    value = (kwargs or {}).get(key)
+    if value is None:
+        return load_prompt(DEFAULT_PROMPTS[key]) if key in DEFAULT_PROMPTS else ""
+    if isinstance(value, dict):
+        if set(value) != {"prompt"}:
+            raise ValueError(f"{key}: a prompt reference is {{prompt: <name>}}, got {value!r}")
+        return load_prompt(str(value["prompt"]))
+    return str(value)
 
 
 class VideoMissing(FileNotFoundError):
@@ -87,30 +92,24 @@ def options_block(options: list[str] | None) -> str:
     return "\n".join(lines)
 
 
-def _kw(kwargs: dict | None, key: str) -> str:
-    kwargs = kwargs or {}
-    value = kwargs.get(key)
-    return DEFAULT_PROMPTS.get(key, "") if value is None else str(value)
-
-
 def style_of(kwargs: dict | None) -> str:
-    style = (kwargs or {}).get("style", "non_think")
-    if style not in STYLES:
-        raise ValueError(f"unknown task style {style!r}; expected one of {STYLES}")
-    return style
+    return check_style((kwargs or {}).get("style", "non_think"))
 
 
 def _parts(question: str, kwargs: dict | None, *, multiple_choice: bool) -> tuple[str, str, str]:
     """(system prompt, question with its pre-prompt, style instruction) of one doc."""
     style = style_of(kwargs)
-    text = f"{_kw(kwargs, 'pre_prompt')}{question}".strip()
+    pre = prompt_kwarg(kwargs, "pre_prompt").rstrip("\n")
+    text = "\n".join(p for p in (pre, question) if p).strip()
     if style == "non_think":
-        post = _kw(kwargs, "mcq_non_think_post_prompt" if multiple_choice else "non_think_post_prompt")
+        post = prompt_kwarg(
+            kwargs, "mcq_non_think_post_prompt" if multiple_choice else "non_think_post_prompt"
+        )
     elif style == "tool":
-        post = _kw(kwargs, "tool_post_prompt")
+        post = prompt_kwarg(kwargs, "tool_post_prompt")
     else:
-        post = _kw(kwargs, "post_prompt")
-    system = _kw(kwargs, "think_system_prompt") if style == "think" else ""
+        post = prompt_kwarg(kwargs, "post_prompt")
+    system = prompt_kwarg(kwargs, "think_system_prompt") if style == "think" else ""
     return system, text, post
 
 
@@ -124,13 +123,14 @@ def build_messages(video: str, question: str, kwargs: dict | None, *, multiple_c
     """The lmms-eval chat messages for one doc in the task's style (`kwargs` = lmms_eval_specific_kwargs).
 
     The question and the style's instruction are separate text parts, and the question part is marked
-    (`longvt_role`, ignored by lmms-eval's message schema): our agent models bring their own instruction and
+    (`longvt_role`, `longvt_mcq`: ignored by lmms-eval's message schema): our agent models bring their own
+    instruction (the protocol's, which may differ for multiple choice) and
     frame timestamps, so they read only the question; every other chat model reads both parts.
     """
     system, text, post = _parts(question, kwargs, multiple_choice=multiple_choice)
     content: list[dict] = [
         {"type": "video", "url": video},
-        {"type": "text", "text": text, "longvt_role": "question"},
+        {"type": "text", "text": text, "longvt_role": "question", "longvt_mcq": multiple_choice},
     ]
     if post:
         content.append({"type": "text", "text": "\n" + post})
@@ -185,28 +185,6 @@ def subtitles_at(cues: list[tuple[float, float, str]], duration: float, samples:
     return [cues[i][2] for i in sorted(picked)]
 
 
-# ------------------------------------------------------------------------------------------ doc identity
-def _plain(value: Any) -> bool:
-    if isinstance(value, (str, int, float, bool)):
-        return True
-    if isinstance(value, list):
-        return all(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
-    return False
-
-
-def doc_key(doc: dict) -> str:
-    """A content hash of a doc that the model and process_results compute alike.
-
-    The model reads docs from the full dataset, lmms-eval scores docs from a copy with the image columns
-    removed; so only plain JSON fields count, and None (what an image column holds when empty) is skipped.
-    """
-    plain = {k: v for k, v in doc.items() if v is not None and _plain(v)}
-    blob = json.dumps(plain, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(blob.encode()).hexdigest()[:20]
-
-
 def as_str(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
@@ -220,8 +198,11 @@ class Benchmark:
     A task folder's utils.py binds these methods to the names its YAMLs reference.
     """
 
-    def __init__(self, cache: str, *, video, question, target, options=None, video_alternatives=()) -> None:
+    def __init__(
+        self, cache: str, *, video, question, target, options=None, video_alternatives=(), groups=None
+    ) -> None:
         self.cache = cache
+        self._groups = groups  # doc -> {"by_duration": ..., "by_category": ...}: the results breakdowns
         self._video, self._question, self._target, self._options = video, question, target, options
         self.video_alternatives = tuple(video_alternatives)
 
@@ -262,6 +243,7 @@ class Benchmark:
             question=self.question(doc),
             ground_truth=self.doc_to_target(doc),
             options=self.options(doc),
+            groups=self._groups(doc) if self._groups else None,
         )
 
     def process_non_think(self, doc: dict, results: list) -> dict:

@@ -35,17 +35,19 @@ def seed_pipeline(workdir: Path, items: list[MiniItem]) -> None:
 def pipeline_config(workdir: Path, base_url: str, *, temperature: float = 0.0):
     from longvt_plugins.pipeline.config import PipelineConfig
 
-    b = agent_budgets().to_dict()
-    budgets = {k: v for k, v in b.items() if k.startswith("skim_") or k in ("crop", "max_calls_per_turn")}
+    b = agent_budgets()
+    # the stage's skim_<field> / crop_<field> options (FrameBudget / CropBudget fields)
+    frames = {**{f"skim_{k}": v for k, v in b.skim.to_dict().items()},
+              **{f"crop_{k}": v for k, v in b.crop.to_dict().items()}}  # fmt: skip
     return PipelineConfig(
         {
             "workdir": str(workdir),
             "model": {"base_url": base_url, "model": "oracle-teacher", "concurrency": 2, "retries": 0},
             "stages": {
                 "traces": {
-                    "max_turns": b["max_turns"], "max_new_tokens": b["max_new_tokens"],
-                    "max_total_tokens": b["max_total_tokens"], "temperature": temperature,
-                    "require_overlap": True, "budgets": budgets,
+                    "max_turns": b.max_turns, "max_new_tokens": b.max_new_tokens,
+                    "max_total_tokens": b.max_total_tokens, "temperature": temperature,
+                    "require_overlap": True, **frames,
                 },
                 "export": {"products": ["sft", "eval"]},
             },
@@ -60,7 +62,7 @@ def direct_row(sft_row: dict) -> dict:
 
     msgs = sft_row["messages"]
     user = json.loads(json.dumps(msgs[1]))
-    tool_instr, direct_instr = instruction("tool"), instruction("direct")
+    tool_instr, direct_instr = instruction("tool"), instruction("non_think")
     for part in user["content"]:
         if part.get("type") == "text" and tool_instr in part["text"]:
             part["text"] = part["text"].replace(tool_instr, direct_instr)
@@ -75,7 +77,7 @@ def direct_row(sft_row: dict) -> dict:
             {"role": "assistant", "content": [{"type": "text", "text": f"<answer>{answer}</answer>"}]},
         ],
         "source": "miniature direct-style row (derived from " + sft_row["id"] + ")",
-        "meta": dict(sft_row.get("meta") or {}, style="direct"),
+        "meta": dict(sft_row.get("meta") or {}, style="non_think"),
     }
 
 

@@ -25,7 +25,7 @@ def shipped_checkpoint() -> Path:
 
 
 def demo_item(cache_dir: str | Path | None = None) -> MiniItem:
-    from longvt_plugins.testing.cache import cache_root
+    from longvt_plugins.core.paths import cache_root
 
-    root = Path(cache_dir) if cache_dir else cache_root()
+    root = Path(cache_dir) if cache_dir else cache_root(create=True)
     return make_split(root / "miniature", "demo", 1)[DEMO_SCENE]

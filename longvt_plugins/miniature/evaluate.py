@@ -5,7 +5,7 @@ Metrics (counts kept beside every rate):
 - crop_share: trajectories with at least one successful crop;
 - mean_iou: mean over trajectories of the best temporal IoU of a crop with the evidence window (0 without a crop);
 - accuracy: exact answer (the flash colour, by `rule_score`); format_ok: the RL format check on the transcript.
-`style="direct"` runs the same model on the same skim with no tool offered: the no-tool baseline.
+`style="non_think"` runs the same model on the same skim with no tool offered: the no-tool baseline.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from longvt_plugins.miniature.task import CHANCE, MiniItem, agent_budgets
 
 def trace_metrics(trace, item: MiniItem) -> dict[str, Any]:
     from longvt_plugins.core.answer import check_format, rule_score, temporal_iou
-    from longvt_plugins.lmms_eval.traces import transcript
+    from longvt_plugins.core.trace import transcript
 
     calling = [t for t in trace.turns if t.tool_calls or t.tool_call_errors]
     crops = {c.index: c for c in trace.crops}

@@ -21,7 +21,7 @@ def _corpus() -> list[str]:
     from longvt_plugins.core.prompts import load_prompt
     from longvt_plugins.miniature.task import FLASH_COLOURS, QUESTION_TEMPLATES, SCENE_COLOURS
 
-    texts = [load_prompt(n) for n in ("agent_system", "agent_tool", "agent_direct", "skim", "crop_result")]
+    texts = [load_prompt(n) for n in ("agent_system", "agent_tool", "agent_non_think", "skim", "crop_result")]
     texts += [hermes_tools_block([CROP_VIDEO_SCHEMA]), json.dumps(CROP_VIDEO_SCHEMA)]
     for c in SCENE_COLOURS:
         texts += [q.format(colour=c) for q in QUESTION_TEMPLATES]

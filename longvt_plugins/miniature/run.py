@@ -125,7 +125,7 @@ def run_all(work: Path, *, train_videos: int = TRAIN_VIDEOS, test_videos: int = 
     report["sft"] = train(student, report["data"]["train"], work / "sft", steps=steps)
     report["sft"]["steps"] = steps
     test = task.make_split(work / "videos", "test", test_videos)
-    for style in ("tool", "direct"):
+    for style in ("tool", "non_think"):
         res = evaluate(work / "sft", test, style=style)
         write_json(work / f"eval-sft-{style}.json", res)
         report[f"eval_{style}"] = res["summary"]
@@ -140,7 +140,7 @@ def self_distill(model: Path, items, out_jsonl: Path, *, temperature: float = 0.
     from longvt_plugins.core.agent import run_agent
     from longvt_plugins.core.answer import rule_score
     from longvt_plugins.core.backends import GenerationParams, TransformersBackend
-    from longvt_plugins.pipeline.stages.traces import rejection_reasons, sft_row_from_trace
+    from longvt_plugins.pipeline.stages.teacher_traces import rejection_reasons, sft_row_from_trace
     from longvt_plugins.pipeline.store import write_jsonl_atomic
 
     backend = TransformersBackend(model, device="cpu")
@@ -197,10 +197,10 @@ def run_rft(work: Path, *, videos: int = 8, steps: int = RFT_STEPS) -> dict:
 def lmms_eval_args(model: Path) -> str:
     """longvt_agent_hf model args that reproduce `task.agent_budgets()` (what the model was trained with)."""
     b = task.agent_budgets()
-    c = b.crop
+    s, c = b.skim, b.crop
     return (
-        f"pretrained={model},fps={b.skim_fps},min_frames={b.skim_min_frames},max_frames={b.skim_max_frames},"
-        f"min_pixels={b.skim_min_pixels},max_pixels={b.skim_max_pixels},crop_fps={c.fps},"
+        f"pretrained={model},fps={s.fps},min_frames={s.min_frames},max_frames={s.max_frames},"
+        f"min_pixels={s.min_pixels},max_pixels={s.max_pixels},crop_fps={c.fps},"
         f"crop_max_frames={c.max_frames},crop_max_pixels={c.max_pixels},max_tool_calls={c.max_calls},"
         f"max_turns={b.max_turns},max_new_tokens={b.max_new_tokens},max_total_tokens={b.max_total_tokens}"
     )

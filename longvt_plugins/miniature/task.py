@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from longvt_plugins.core.crop_tool import CropBudget
+from longvt_plugins.core.budget import CropBudget, FrameBudget
 
 SCENE_COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 30, 30),
@@ -66,15 +66,18 @@ def crop_budget() -> CropBudget:
                       max_calls=2)  # fmt: skip
 
 
+def skim_budget() -> FrameBudget:
+    """The skim of every miniature run: one frame per scene, each resized to one visual token."""
+    return FrameBudget(fps=1.0, min_frames=4, max_frames=SKIM_FRAMES, min_pixels=FRAME_PIXELS,
+                       max_pixels=FRAME_PIXELS)  # fmt: skip
+
+
 def agent_budgets():
-    """AgentBudgets of every miniature run (teacher traces, eval, demo): one frame per scene in the skim."""
+    """AgentBudgets of every miniature run (teacher traces, eval, demo)."""
     from longvt_plugins.core.agent import AgentBudgets
 
-    return AgentBudgets(
-        skim_fps=1.0, skim_min_frames=4, skim_max_frames=SKIM_FRAMES, skim_min_pixels=FRAME_PIXELS,
-        skim_max_pixels=FRAME_PIXELS, crop=crop_budget(), max_turns=3, max_new_tokens=96,
-        max_total_tokens=256,
-    )  # fmt: skip
+    return AgentBudgets(skim=skim_budget(), crop=crop_budget(), max_turns=3, max_new_tokens=96,
+                        max_total_tokens=256)  # fmt: skip
 
 
 @dataclass
@@ -153,8 +156,8 @@ def _frame_indices(start: float | None, end: float | None, fps: float, min_frame
 
 def flash_slots() -> dict[int, list[int]]:
     """Per scene, the flash start frames (offsets in the scene) that the skim misses and its crop catches twice."""
-    b, crop = agent_budgets(), crop_budget()
-    skim = set(_frame_indices(None, None, b.skim_fps, b.skim_min_frames, b.skim_max_frames))
+    b, crop = skim_budget(), crop_budget()
+    skim = set(_frame_indices(None, None, b.fps, b.min_frames, b.max_frames))
     slots: dict[int, list[int]] = {}
     for k in range(SCENES):
         s = k * SCENE_SECONDS * FPS

@@ -9,7 +9,6 @@ and text filtering from an LLM on another. Unknown keys are errors, not silently
 from __future__ import annotations
 
 import copy
-import json
 import os
 from pathlib import Path
 
@@ -147,6 +146,3 @@ class PipelineConfig:
             or "EMPTY"
         )
         return ep
-
-    def fingerprint(self) -> str:
-        return json.dumps(self.data, sort_keys=True, default=str)

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import TypeVar
 
-from longvt_plugins.pipeline.runner import UnitFailed
+from longvt_plugins.pipeline.units import UnitFailed
 
 T = TypeVar("T")
 

@@ -8,7 +8,7 @@ Tasks are submitted in a bounded window (`max_in_flight`); a stage's CPU need pe
 
 from __future__ import annotations
 
-from longvt_plugins.pipeline.runner import DECODE_THREADS_ENV, execute_unit
+from longvt_plugins.pipeline.units import DECODE_THREADS_ENV, execute_unit
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None):
@@ -26,7 +26,7 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None):
 
 def task_options(stage) -> dict:
     """Ray options of a stage's tasks: a decoding task asks for one CPU and decodes with that many threads
-    (runner.DECODE_THREADS_ENV); a model-call task mostly waits on a server and asks for a fraction."""
+    (units.DECODE_THREADS_ENV); a model-call task mostly waits on a server and asks for a fraction."""
     cpus = 1.0 if stage.pool == "process" else 0.5
     env = {"env_vars": {DECODE_THREADS_ENV: str(max(1, int(cpus)))}}
     return {"num_cpus": cpus, "max_retries": 1, "runtime_env": env}

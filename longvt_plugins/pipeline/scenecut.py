@@ -53,10 +53,6 @@ class CutResult:
     gops: int = 0
     gops_dense: int = 0
 
-    @property
-    def cut_times(self) -> list[float]:
-        return [round(c / self.fps, 6) for c in self.cuts]
-
 
 class CutDetectionError(RuntimeError):
     """The file has no decodable video stream (reason in the message)."""

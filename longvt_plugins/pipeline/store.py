@@ -140,8 +140,3 @@ def read_stage_records(workdir: str | Path, stage: str, kind: str = "records") -
         for row in read_jsonl(path):
             by_id[str(row["id"])] = row
     return [by_id[k] for k in sorted(by_id)]
-
-
-def read_state(workdir: str | Path, stage: str) -> list[dict]:
-    folder = Path(workdir) / stage
-    return [json.loads(p.read_text()) for p in sorted(folder.glob("state*.json"))]

@@ -1,12 +1,11 @@
-"""Where built fixtures (tiny model, sample videos) are cached: $LONGVT_CACHE, else ~/.cache/longvt."""
+"""Built fixtures (tiny model, sample videos) live under core's cache root, created on first use."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from longvt_plugins.core import paths
 
 
 def cache_root() -> Path:
-    root = Path(os.environ.get("LONGVT_CACHE") or Path.home() / ".cache" / "longvt")
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    return paths.cache_root(create=True)

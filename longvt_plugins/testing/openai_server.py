@@ -40,6 +40,13 @@ Misbehaviour, per server or per request:
 - "down": ``closed_port_url()`` gives a ``/v1`` URL on a port nobody listens on; ``server.stop()`` also makes
   the server's own URL refuse connections.
 
+Server limits, as vLLM enforces them (HTTP 400 with vLLM's wording, the request is still recorded):
+
+- ``max_images=N``: a request with more than N ``image_url`` parts is refused (``--limit-mm-per-prompt``).
+- ``max_model_len=N``: a request whose estimated prompt tokens plus ``max_tokens`` exceed N is refused
+  (``--max-model-len``). Prompt tokens are estimated as each image's ``image_tokens`` plus 1 per 4 characters of
+  everything else; ``server.last_prompt_tokens`` holds the last estimate, and it is what ``usage`` reports.
+
 GET /stub/stats returns ``stats()`` (request_count, chat_requests, in_flight, max_in_flight) without being
 counted, for a server running in another process (benchmarks do this to keep the client's GIL out of the way).
 GET /v1/models lists ``models`` (default: ``[model]``). ``"stream": true`` requests get one SSE chunk with the
@@ -123,6 +130,9 @@ class OpenAIStubServer:
         retry_after: float = 1.0,
         hang_seconds: float = 3600.0,
         think_text: str = "Let me compare the two answers carefully.",
+        max_images: int | None = None,
+        max_model_len: int | None = None,
+        image_tokens: int = 66,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown stub server mode {mode!r}; expected one of {MODES}")
@@ -134,6 +144,10 @@ class OpenAIStubServer:
         self.retry_after = float(retry_after)
         self.hang_seconds = float(hang_seconds)
         self.think_text = think_text
+        self.max_images = max_images
+        self.max_model_len = max_model_len
+        self.image_tokens = int(image_tokens)
+        self.last_prompt_tokens: int | None = None
 
         self.requests: list[dict] = []
         self.log: list[tuple[str, str, int]] = []  # (method, path, status) of every HTTP request
@@ -296,6 +310,12 @@ class OpenAIStubServer:
         with self._lock:
             self.requests.append(body)
             fault = self._queued.popleft() if self._queued else None
+        refusal = self._over_limits(body)
+        if refusal is not None:
+            self._record(request, 400)
+            return web.json_response(
+                {"error": {"message": refusal, "type": "BadRequestError", "code": 400}}, status=400
+            )
         if fault is None and self.mode != "ok":
             fault = Fault(self.mode)
         if self.delay > 0:
@@ -317,6 +337,43 @@ class OpenAIStubServer:
         if body.get("stream"):
             return await self._stream(request, payload)
         return web.json_response(payload)
+
+    def _prompt_tokens(self, body: dict) -> int:
+        images, chars = 0, 0
+        for message in body.get("messages", []):
+            content = message.get("content")
+            if isinstance(content, list):
+                for part in content:
+                    if part.get("type") == "image_url":
+                        images += 1
+                    else:
+                        chars += len(json.dumps(part, ensure_ascii=False))
+            else:
+                chars += len(json.dumps(content, ensure_ascii=False))
+            chars += len(json.dumps(message.get("tool_calls") or "", ensure_ascii=False))
+        return images * self.image_tokens + max(1, chars // 4)
+
+    def _over_limits(self, body: dict) -> str | None:
+        """vLLM's refusal text when a request breaks the server's limits, else None."""
+        images = sum(
+            1
+            for m in body.get("messages", [])
+            if isinstance(m.get("content"), list)
+            for p in m["content"]
+            if p.get("type") == "image_url"
+        )
+        if self.max_images is not None and images > self.max_images:
+            return f"At most {self.max_images} image(s) may be provided in one prompt."
+        prompt = self._prompt_tokens(body)
+        self.last_prompt_tokens = prompt
+        wanted = int(body.get("max_tokens") or body.get("max_completion_tokens") or 0)
+        if self.max_model_len is not None and prompt + wanted > self.max_model_len:
+            return (
+                f"This model's maximum context length is {self.max_model_len} tokens. However, you requested "
+                f"{prompt + wanted} tokens ({prompt} in the messages, {wanted} in the completion). Please reduce "
+                "the length of the messages or completion."
+            )
+        return None
 
     async def _misbehave(self, request: web.Request, fault: Fault) -> web.StreamResponse:
         kind = fault.kind
@@ -372,7 +429,11 @@ class OpenAIStubServer:
             finish = "stop"
         if think:
             message["content"] = f"<think>\n{self.think_text}\n</think>\n\n{message.get('content') or ''}"
-        prompt_tokens = _estimate_tokens(body.get("messages", []))
+        prompt_tokens = (
+            self._prompt_tokens(body)
+            if self.max_model_len is not None
+            else _estimate_tokens(body.get("messages", []))
+        )
         completion_tokens = _estimate_tokens(message)
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex}",

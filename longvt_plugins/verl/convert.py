@@ -5,7 +5,7 @@ QA records (JSONL / parquet / a list of dicts from Python). Both become `RLSampl
 
     data_source        str                 routes the reward (`longvt`, `hacs`, ...)
     prompt             [{role, content}]   system + user "<video>" + duration/skim text + question + instructions
-    videos             [{video, fps, min_frames, max_frames, min_pixels, max_pixels}]   -> qwen_vl_utils
+    videos             [{video, fps, min_frames, max_frames, min_pixels, max_pixels}]   (a FrameBudget)
     ability            str
     reward_model       {style: "model", ground_truth}
     extra_info         {index, split, qa_id, question, answer, video_path, duration, video_segment,
@@ -26,11 +26,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from longvt_plugins.core.budget import SKIM, FrameBudget
 from longvt_plugins.core.crop_tool import CROP_VIDEO_NAME, skim_text
 from longvt_plugins.core.prompts import load_prompt
+from longvt_plugins.core.style import check_style
 from longvt_plugins.core.video import VideoError, VideoInfo, plan_window, probe
 
-STYLES = ("tool", "think", "direct")
+# The `videos` column carries these FrameBudget fields to verl's qwen_vl_utils (the processor brings its own patch).
+VIDEO_FIELDS = ("fps", "min_frames", "max_frames", "min_pixels", "max_pixels")
 # A ground-truth segment may overshoot the probed duration by container rounding; more than this is an error.
 SEGMENT_SLACK_S = 1.0
 
@@ -47,17 +50,6 @@ class RLSample:
     qa_id: str = ""
     options: list[str] = field(default_factory=list)
     problem: str | None = None  # why a reader could not use the record; such samples are rejected
-
-
-@dataclass(frozen=True)
-class VideoSettings:
-    """How verl decodes the initial video (upstream LongVT RL: 1 fps; frames / pixels per the recipe)."""
-
-    fps: float = 1.0
-    min_frames: int = 4
-    max_frames: int = 64
-    min_pixels: int = 28 * 28
-    max_pixels: int = 224 * 224
 
 
 @dataclass
@@ -239,7 +231,7 @@ def build_row(
     *,
     index: int,
     split: str,
-    video: VideoSettings,
+    video: FrameBudget,
     style: str = "tool",
 ) -> dict[str, Any]:
     """The parquet row for one checked sample whose video has been probed (`info`)."""
@@ -256,16 +248,7 @@ def build_row(
             {"role": "system", "content": load_prompt("agent_system").strip()},
             {"role": "user", "content": user},
         ],
-        "videos": [
-            {
-                "video": info.path,
-                "fps": float(video.fps),
-                "min_frames": int(video.min_frames),
-                "max_frames": int(video.max_frames),
-                "min_pixels": int(video.min_pixels),
-                "max_pixels": int(video.max_pixels),
-            }
-        ],
+        "videos": [{"video": info.path, **{k: getattr(video, k) for k in VIDEO_FIELDS}}],
         "ability": "video_qa",
         "reward_model": {"style": "model", "ground_truth": sample.answer.strip()},
         "extra_info": {
@@ -305,7 +288,7 @@ def convert(
     samples: Iterable[RLSample],
     out_path: str | Path,
     *,
-    video: VideoSettings | None = None,
+    video: FrameBudget = SKIM,
     split: str = "train",
     style: str = "tool",
     video_root: str | Path | None = None,
@@ -315,9 +298,10 @@ def convert(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    if style not in STYLES:
-        raise ValueError(f"style must be one of {STYLES}, got {style!r}")
-    video = video or VideoSettings()
+    check_style(style)
+    if video.total_pixels is not None:
+        raise ValueError("the verl videos column has no total_pixels; leave FrameBudget.total_pixels None")
+    video.validate()
     root = Path(video_root) if video_root else None
     out_path = Path(out_path)
     report = ConvertReport(out_path=str(out_path))

@@ -7,7 +7,8 @@
 - the tool parser `longvt_hermes` in verl's `ToolParser` registry;
 - two OmegaConf resolvers for recipes: `${longvt.template:qwen2_5_vl_tools}` (the text of one of our chat templates,
   for `actor_rollout_ref.model.custom_chat_template`) and `${longvt.resource:verl/tool_config.yaml}` (the absolute
-  path of a file shipped in this package, for `multi_turn.tool_config_path`).
+  path of a file shipped in this package, for `multi_turn.tool_config_path`);
+- the backport of verl 0.9.1's mRoPE padding fix (`mrope_padding`: equal-length batches of Qwen-VL rows).
 
 verl swallows any exception a plugin raises at import (logged at DEBUG). So each registration here catches its own
 failure, logs it at WARNING, and keeps it for `check_registration()`, which `longvt doctor` calls after `import verl`.
@@ -63,9 +64,20 @@ def _register_agent_loop() -> None:
     import longvt_plugins.verl.tool_parser  # noqa: F401
 
 
+def _install_backports() -> None:
+    from longvt_plugins.verl import mrope_padding
+
+    mrope_padding.install()
+
+
 def register() -> None:
     """Idempotent: safe to call again (the entry point, tests and `longvt doctor` may all trigger it)."""
-    for name, step in (("resolvers", _register_resolvers), ("agent_loop", _register_agent_loop)):
+    steps = (
+        ("resolvers", _register_resolvers),
+        ("agent_loop", _register_agent_loop),
+        ("backports", _install_backports),
+    )
+    for name, step in steps:
         try:
             step()
             _errors.pop(name, None)
@@ -106,6 +118,12 @@ def check_registration() -> tuple[bool, str]:
         record(tool_cls.__name__ == "CropVideoTool", f"tool class {TOOL_CLASS_PATH}")
     except Exception as exc:
         record(False, f"tool class {TOOL_CLASS_PATH}: {type(exc).__name__}: {exc}")
+    from longvt_plugins.verl import mrope_padding
+
+    record(
+        mrope_padding.active(),
+        f"mRoPE equal-length padding fix (backport for verl {mrope_padding.AFFECTED_VERL})",
+    )
     for name, error in _errors.items():
         lines.append(f"error while registering {name}: {error}")
     return ok, "\n".join(lines)

@@ -6,9 +6,11 @@ worker (``NaiveRewardManager.run_single``). Settings come from ``reward.custom_r
     +reward.custom_reward_function.reward_kwargs.judge_base_url=http://judge-host:8000/v1
     +reward.custom_reward_function.reward_kwargs.judge_concurrency=64
 
-Known keys: ``judge`` ("grade" | "equivalent" | "rule"), ``judge_base_url``, ``judge_model``, ``judge_api_key``,
-``judge_timeout``, ``judge_concurrency``, ``judge_retries``, ``judge_cache`` (a path, or "off"),
-``acc_weight``, ``format_weight``, ``iou_weight``, ``tool_weight``, ``max_answer_chars``. Unset judge settings
+Known keys: every field of ``core.rewards.RewardConfig`` (``acc_weight``, ``format_weight``, ``iou_weight``,
+``tool_weight``, ``max_answer_chars``, ``options``; ``judge`` for its ``judge_mode``: "grade" | "equivalent" |
+"rule"), and every field of ``core.judge.JudgeConfig`` prefixed ``judge_`` (``judge_base_url``, ``judge_model``,
+``judge_api_key``, ``judge_timeout``, ``judge_concurrency``, ``judge_retries``, ..., ``judge_cache``: a path, or
+"off"). The judge client is core's ``shared_client``: one per judge setting per process. Unset judge settings
 fall back to ``LONGVT_JUDGE_*`` / ``LLM_AS_A_JUDGE_BASE`` in the worker's environment; with no judge URL at all
 accuracy is the rule score. An unknown key is a configuration error and raises at the first sample.
 
@@ -21,10 +23,10 @@ Per sample it reads ``extra_info["question"]`` (judge input), ``extra_info["vide
 from __future__ import annotations
 
 import logging
-import threading
+from dataclasses import fields
 from typing import Any
 
-from longvt_plugins.core.judge import JudgeClient, JudgeConfig
+from longvt_plugins.core.judge import JudgeConfig, shared_client
 from longvt_plugins.core.rewards import REWARD_KEYS, RewardConfig, compute_reward, empty_reward
 from longvt_plugins.verl.counters import CROP_CALLS, CROP_WINDOWS, TOOL_CALL_COUNTS
 
@@ -32,45 +34,28 @@ log = logging.getLogger(__name__)
 
 RESULT_KEYS = (*REWARD_KEYS, "reward_error")
 
-_JUDGE_KWARGS = {
-    "judge_base_url": "base_url",
-    "judge_model": "model",
-    "judge_api_key": "api_key",
-    "judge_timeout": "timeout",
-    "judge_concurrency": "concurrency",
-    "judge_retries": "retries",
-    "judge_cache": "cache_path",
-}
-_REWARD_KWARGS = {"acc_weight", "format_weight", "iou_weight", "tool_weight", "max_answer_chars"}
+# Accepted reward_kwargs, derived from the two config dataclasses so a new field is accepted where it is declared:
+# every RewardConfig field (its judge_mode is spelled "judge"), and every JudgeConfig field as judge_<field>
+# (its cache_path is spelled "judge_cache").
+_RENAMED = {"judge_mode": "judge", "cache_path": "cache"}
+_REWARD_KWARGS = {_RENAMED.get(f.name, f.name): f.name for f in fields(RewardConfig)}
+_JUDGE_KWARGS = {"judge_" + _RENAMED.get(f.name, f.name): f.name for f in fields(JudgeConfig)}
 # Passed by verl itself when a reward model is enabled; we do not use them.
 _VERL_KWARGS = {"reward_router_address", "reward_model_tokenizer"}
 
-_judges: dict[JudgeConfig, JudgeClient] = {}
-_judges_lock = threading.Lock()
-
 
 def _settings(kwargs: dict[str, Any]) -> tuple[RewardConfig, JudgeConfig | None]:
-    unknown = set(kwargs) - set(_JUDGE_KWARGS) - _REWARD_KWARGS - _VERL_KWARGS - {"judge"}
+    unknown = set(kwargs) - set(_JUDGE_KWARGS) - set(_REWARD_KWARGS) - _VERL_KWARGS
     if unknown:
-        known = sorted({*_JUDGE_KWARGS, *_REWARD_KWARGS, "judge"})
+        known = sorted({*_JUDGE_KWARGS, *_REWARD_KWARGS})
         raise TypeError(f"unknown reward_kwargs {sorted(unknown)} for longvt compute_score; known: {known}")
-    mode = str(kwargs.get("judge") or "grade")
-    reward = RewardConfig(
-        judge_mode=mode, **{k: kwargs[k] for k in _REWARD_KWARGS if kwargs.get(k) is not None}
-    )
-    if mode == "rule":
+    values = {field: kwargs[key] for key, field in _REWARD_KWARGS.items() if kwargs.get(key) is not None}
+    values["judge_mode"] = str(values.get("judge_mode") or "grade")
+    reward = RewardConfig(**values)
+    if reward.judge_mode == "rule":
         return reward, None
     judge = JudgeConfig.from_env(**{field: kwargs.get(key) for key, field in _JUDGE_KWARGS.items()})
     return reward, (judge if judge.base_url else None)
-
-
-def judge_for(config: JudgeConfig) -> JudgeClient:
-    """One client per configuration per process: its concurrency bound and counters are process-wide."""
-    with _judges_lock:
-        client = _judges.get(config)
-        if client is None:
-            client = _judges[config] = JudgeClient(config)
-        return client
 
 
 def _first(info: dict, *keys: str) -> Any:
@@ -117,7 +102,7 @@ async def compute_score(
             segment=segment,
             tool_calls=int(calls) if calls is not None else None,
             windows=_as_list(info[CROP_WINDOWS]) if info.get(CROP_WINDOWS) is not None else None,
-            judge=judge_for(judge_config) if judge_config is not None else None,
+            judge=shared_client(judge_config) if judge_config is not None else None,
             config=reward_config,
         )
         result["reward_error"] = 0.0

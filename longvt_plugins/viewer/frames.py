@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from longvt_plugins.core.agent import thumbnail_data_url
+from longvt_plugins.core.agent import AgentBudgets, thumbnail_data_url
 from longvt_plugins.core.trace import Trace, frame_key
 from longvt_plugins.core.video import VideoError, sample_video, sample_window
 
@@ -20,38 +20,19 @@ def fill_thumbnails(trace: Trace, size: int = 160) -> int:
     path = trace.video.get("path")
     if not path or not Path(path).is_file():
         return 0
-    budgets = trace.budgets or {}
-    crop = budgets.get("crop") or {}
+    budgets = AgentBudgets.from_dict(trace.budgets)
     added = 0
     try:
         skim = [float(t) for t in trace.skim.get("timestamps", [])]
         if skim and any(frame_key("skim", t) not in trace.thumbnails for t in skim):
-            got = sample_video(
-                path,
-                fps=budgets.get("skim_fps", 1.0),
-                min_frames=budgets.get("skim_min_frames", 4),
-                max_frames=budgets.get("skim_max_frames", len(skim)),
-                min_pixels=budgets.get("skim_min_pixels", 28 * 28),
-                max_pixels=budgets.get("skim_max_pixels", 224 * 224),
-                patch_size=budgets.get("patch_size", 14),
-            )
+            got = sample_video(path, budgets.skim)
             added += _match(trace, "skim", skim, got, size)
         for c in trace.crops:
             wanted = [float(t) for t in c.timestamps]
             source = f"crop{c.index}"
             if not c.ok or not wanted or all(frame_key(source, t) in trace.thumbnails for t in wanted):
                 continue
-            got = sample_window(
-                path,
-                c.start,
-                c.end,
-                fps=crop.get("fps", 1.0),
-                min_frames=crop.get("min_frames", 2),
-                max_frames=crop.get("max_frames", 128),
-                min_pixels=crop.get("min_pixels", 28 * 28),
-                max_pixels=crop.get("max_pixels", 224 * 224),
-                patch_size=crop.get("patch_size", 14),
-            )
+            got = sample_window(path, c.start, c.end, budgets.crop.frames())
             added += _match(trace, source, wanted, got, size)
     except VideoError:
         return added  # a moved or damaged video: show what we have

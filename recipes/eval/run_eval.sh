@@ -2,15 +2,20 @@
 # Evaluate one LongVT checkpoint on one task (or tag/group) under the paper's protocol.
 #
 #   recipes/eval/run_eval.sh CHECKPOINT TASK [MAX_FRAMES]
-#   e.g. recipes/eval/run_eval.sh longvideotool/LongVT-RFT longvtp_videomme_sub_tool 768
+#   e.g. recipes/eval/run_eval.sh longvideotool/LongVT-RFT longvtp_videomme_sub_tool
+# MAX_FRAMES: leave it out to use the protocol's own skim (upstream: 768 frames, 512 for the SFT checkpoint);
+# giving it overrides the protocol, whose name then becomes `<protocol>+custom` in the results.
 #
 # Needs: vLLM (see pins.txt) on this machine, and a judge server: LONGVT_JUDGE_BASE_URL (+ LONGVT_JUDGE_MODEL).
-# Env: PORT (8000), DP (data-parallel replicas, default: all GPUs), OUT (eval_logs), VIDEOS (video root).
+# Env: PORT (8000), DP (data-parallel replicas, default: all GPUs), OUT (eval_logs), VIDEOS (video root),
+#   PROTOCOL (upstream), JUDGE_FALLBACK (stop: an unreachable judge stops the run | rule), VLLM_ARGS (more vllm flags; given last, they win over the sized ones),
+#   DRY_RUN=1 (print the vllm serve command, one argument per line, and stop; tests use it).
 set -euo pipefail
 
 CKPT=${1:?checkpoint (HF id or path)}
 TASK=${2:?task, tag or group (longvt eval tasks)}
-MAX_FRAMES=${3:-768}   # LongVT FAQ: 768 for RL/RFT checkpoints, 512 for the SFT one
+MAX_FRAMES=${3:-}
+PROTOCOL=${PROTOCOL:-upstream}   # upstream (what released LongVT checkpoints were evaluated with) | longvt-plugins
 PORT=${PORT:-8000}
 OUT=${OUT:-eval_logs}
 DP=${DP:-$(python -c "import torch; print(max(1, torch.cuda.device_count()))")}
@@ -19,21 +24,28 @@ if [[ -z "${LONGVT_JUDGE_BASE_URL:-}" ]]; then
   echo "warning: LONGVT_JUDGE_BASE_URL is not set; open answers will be scored by rule (judge_fallback=1)" >&2
 fi
 
-# Qwen2.5-VL's released template has no tool support: serve it with ours. Qwen3-VL brings its own.
-FAMILY=$(python - "$CKPT" <<'PY'
+# Size vLLM from the protocol (`longvt eval serve-args`): its chat template, and --limit-mm-per-prompt /
+# --max-model-len for the skim plus every crop (every frame reaches the server as an image; vLLM's default image
+# cap refuses such requests), capped at the model's own position limit. Qwen3-VL brings its own template.
+read -r FAMILY CEILING < <(python - "$CKPT" <<'PY'
 import sys
 from transformers import AutoConfig
-print(AutoConfig.from_pretrained(sys.argv[1]).model_type)
+cfg = AutoConfig.from_pretrained(sys.argv[1])
+print(cfg.model_type, getattr(getattr(cfg, "text_config", cfg), "max_position_embeddings", 0) or 0)
 PY
 )
-TEMPLATE_ARGS=()
-if [[ "$FAMILY" == "qwen2_5_vl" ]]; then
-  TEMPLATE=$(python -c "from importlib import resources; print(resources.files('longvt_plugins.templates') / 'qwen2_5_vl_tools.jinja')")
-  TEMPLATE_ARGS=(--chat-template "$TEMPLATE")
-fi
+SIZE_ARGS=(--protocol "$PROTOCOL" --model "$CKPT" --model-max-len "$CEILING")
+[[ "$FAMILY" == qwen3_vl* ]] && SIZE_ARGS+=(--no-template --patch-size 16)
+eval "SIZED=($(longvt eval serve-args "${SIZE_ARGS[@]}"))"
 
-vllm serve "$CKPT" "${TEMPLATE_ARGS[@]}" --enable-auto-tool-choice --tool-call-parser hermes \
-  --data-parallel-size "$DP" --port "$PORT" --trust-remote-code &
+# shellcheck disable=SC2206  # VLLM_ARGS is a list of flags on purpose
+SERVE=(vllm serve "$CKPT" "${SIZED[@]}" --enable-auto-tool-choice --tool-call-parser hermes
+  --data-parallel-size "$DP" --port "$PORT" --trust-remote-code ${VLLM_ARGS:-})
+if [[ "${DRY_RUN:-0}" == 1 ]]; then
+  printf '%s\n' "${SERVE[@]}"
+  exit 0
+fi
+"${SERVE[@]}" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 
@@ -47,6 +59,7 @@ curl -sf "http://127.0.0.1:$PORT/v1/models" >/dev/null || { echo "vllm did not c
 
 VIDEO_ARGS=()
 [[ -n "${VIDEOS:-}" ]] && VIDEO_ARGS=(--videos "$VIDEOS")
-longvt eval run --protocol paper --tasks "$TASK" --output "$OUT" "${VIDEO_ARGS[@]}" \
-  --model longvt_agent \
-  --model-args "base_url=http://127.0.0.1:$PORT/v1,model_version=$CKPT,max_frames=$MAX_FRAMES,concurrency=$((DP * 8))"
+MODEL_ARGS="base_url=http://127.0.0.1:$PORT/v1,model_version=$CKPT,concurrency=$((DP * 8))"
+[[ -n "$MAX_FRAMES" ]] && MODEL_ARGS+=",max_frames=$MAX_FRAMES"
+longvt eval run --protocol "$PROTOCOL" --judge-fallback "${JUDGE_FALLBACK:-stop}" --tasks "$TASK" --output "$OUT" "${VIDEO_ARGS[@]}" \
+  --model longvt_agent --model-args "$MODEL_ARGS"

@@ -11,7 +11,7 @@ _MODULES = {
     "qa": "qa",
     "filter-text": "filter_text",
     "filter-vl": "filter_vl",
-    "traces": "traces",
+    "traces": "teacher_traces",
     "export": "export",
 }
 

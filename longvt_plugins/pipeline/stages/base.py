@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from longvt_plugins.pipeline.config import PipelineConfig
-from longvt_plugins.pipeline.runner import Unit
+from longvt_plugins.pipeline.units import Unit
 
 
 class Stage:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from longvt_plugins.core.budget import FrameBudget
 from longvt_plugins.core.prompts import load_prompt
 from longvt_plugins.pipeline.llm import ReplyError
-from longvt_plugins.pipeline.runner import Unit, UnitFailed
 from longvt_plugins.pipeline.stages.base import Stage
+from longvt_plugins.pipeline.units import Unit, UnitFailed
+
+# A clip's caption frames: 1 fps, up to 16 frames of at most 224x224 px.
+FRAMES = FrameBudget(max_frames=16)
 
 
 def _non_empty(text: str) -> str:
@@ -17,7 +21,8 @@ def _non_empty(text: str) -> str:
 class CaptionStage(Stage):
     name = "caption"
     upstream = ("detect",)
-    defaults = {"fps": 1.0, "min_frames": 4, "max_frames": 16, "max_pixels": 224 * 224, "max_tokens": 512}
+    # Frame options: every FrameBudget field by its name (None keeps FRAMES' value).
+    defaults = {**dict.fromkeys(FrameBudget.option_names()), "max_tokens": 512}
 
     def plan(self, inputs):
         units = []
@@ -37,10 +42,7 @@ class CaptionStage(Stage):
                 p["path"],
                 p["start"],
                 p["end"],
-                fps=float(o["fps"]),
-                min_frames=int(o["min_frames"]),
-                max_frames=int(o["max_frames"]),
-                max_pixels=int(o["max_pixels"]),
+                FrameBudget.from_options(o, "", FRAMES),
             )
         except VideoError as exc:
             raise UnitFailed(f"sampling clip frames failed: {exc}") from exc

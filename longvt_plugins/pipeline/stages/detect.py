@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 
-from longvt_plugins.pipeline.runner import Unit, UnitFailed, failure_record
 from longvt_plugins.pipeline.stages.base import Stage
+from longvt_plugins.pipeline.units import Unit, UnitFailed, failure_record
 
 
 class DetectStage(Stage):
@@ -23,15 +23,15 @@ class DetectStage(Stage):
         "gop_skip": True,
         "skip_loop_filter": True,
         "skip_nonref": False,
-        "threads": "auto",  # auto: the worker's share of the CPUs (runner.decode_threads); 0: FFmpeg's choice
+        "threads": "auto",  # auto: the worker's share of the CPUs (units.decode_threads); 0: FFmpeg's choice
         "chunk_seconds": 600.0,  # 0: never split a video in time
         "max_clip_seconds": 10.0,
         "workers": 2,
     }
 
     def _cut_options(self):
-        from longvt_plugins.pipeline.runner import decode_threads
         from longvt_plugins.pipeline.scenecut import CutOptions
+        from longvt_plugins.pipeline.units import decode_threads
 
         o = self.options
         return CutOptions(

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 
+from longvt_plugins.core.budget import FrameBudget
 from longvt_plugins.pipeline.config import ConfigError
-from longvt_plugins.pipeline.runner import Unit
 from longvt_plugins.pipeline.stages.base import Stage
 from longvt_plugins.pipeline.store import write_jsonl_atomic
+from longvt_plugins.pipeline.units import Unit
 
 PRODUCTS = ("sft", "rl", "eval")
 
@@ -24,7 +25,12 @@ PRODUCTS = ("sft", "rl", "eval")
 class ExportStage(Stage):
     name = "export"
     upstream = ("traces", "filter-vl")
-    defaults = {"products": list(PRODUCTS), "split": "train", "rl_max_frames": 64, "rl_max_pixels": 224 * 224}
+    # rl_<field>: verl's initial-video FrameBudget (None keeps core.budget.SKIM's value)
+    defaults = {
+        "products": list(PRODUCTS),
+        "split": "train",
+        **dict.fromkeys(FrameBudget.option_names("rl_")),
+    }
 
     def plan(self, inputs):
         products = list(self.options["products"])
@@ -60,15 +66,14 @@ class ExportStage(Stage):
             ]
             n = write_jsonl_atomic(out / "eval.jsonl", rows)
             return [{"id": "eval", "path": str(out / "eval.jsonl"), "rows": n, "rejected": 0}]
-        from longvt_plugins.verl.convert import VideoSettings, convert, sample_from_record
+        from longvt_plugins.core.budget import SKIM
+        from longvt_plugins.verl.convert import convert, sample_from_record
 
         samples = [
             sample_from_record({**q, "video_path": q["path"], "segment": [q["start"], q["end"]]}, i)
             for i, q in enumerate(unit.payload["qa"])
         ]
-        video = VideoSettings(
-            max_frames=int(self.options["rl_max_frames"]), max_pixels=int(self.options["rl_max_pixels"])
-        )
+        video = FrameBudget.from_options(self.options, "rl_", SKIM)
         report = convert(samples, out / "rl.parquet", video=video, split=str(self.options["split"]))
         return [
             {"id": "rl", "path": report.out_path, "rows": report.written, "rejected": len(report.rejected)}

@@ -11,8 +11,8 @@ import json
 
 from longvt_plugins.core.prompts import load_prompt
 from longvt_plugins.pipeline.llm import ReplyError, parse_json_object
-from longvt_plugins.pipeline.runner import Unit
 from longvt_plugins.pipeline.stages.base import Stage
+from longvt_plugins.pipeline.units import Unit
 
 
 def parse_verdicts(text: str, ids: list[str]) -> dict[str, dict]:

@@ -6,10 +6,14 @@ upstream's 300 s), each with its timestamp. Default threshold 0.85 (upstream's).
 
 from __future__ import annotations
 
+from longvt_plugins.core.budget import FrameBudget
 from longvt_plugins.core.prompts import load_prompt
 from longvt_plugins.pipeline.llm import parse_score
-from longvt_plugins.pipeline.runner import Unit, UnitFailed
 from longvt_plugins.pipeline.stages.base import Stage
+from longvt_plugins.pipeline.units import Unit, UnitFailed
+
+# A QA span's frames for the check: 1 fps, up to 32 frames of at most 224x224 px.
+FRAMES = FrameBudget(max_frames=32)
 
 
 class FilterVLStage(Stage):
@@ -17,10 +21,7 @@ class FilterVLStage(Stage):
     upstream = ("filter-text",)
     defaults = {
         "threshold": 0.85,
-        "fps": 1.0,
-        "min_frames": 4,
-        "max_frames": 32,
-        "max_pixels": 224 * 224,
+        **dict.fromkeys(FrameBudget.option_names()),  # every FrameBudget field; None keeps FRAMES' value
         "max_seconds": 300.0,
     }
 
@@ -38,10 +39,7 @@ class FilterVLStage(Stage):
                 q["path"],
                 q["start"],
                 end,
-                fps=float(o["fps"]),
-                min_frames=int(o["min_frames"]),
-                max_frames=int(o["max_frames"]),
-                max_pixels=int(o["max_pixels"]),
+                FrameBudget.from_options(o, "", FRAMES),
             )
         except VideoError as exc:
             raise UnitFailed(f"sampling QA frames failed: {exc}") from exc

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from longvt_plugins.core.prompts import load_prompt
 from longvt_plugins.pipeline.llm import ReplyError, parse_yes_no
-from longvt_plugins.pipeline.runner import Unit
 from longvt_plugins.pipeline.stages.base import Stage
+from longvt_plugins.pipeline.units import Unit
 
 
 def _non_empty(text: str) -> str:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from longvt_plugins.core.prompts import load_prompt
 from longvt_plugins.pipeline.llm import ReplyError, parse_json_object
-from longvt_plugins.pipeline.runner import Unit
 from longvt_plugins.pipeline.stages.base import Stage
 from longvt_plugins.pipeline.stages.merge import event_lines
+from longvt_plugins.pipeline.units import Unit
 
 
 def validate_qa(obj: dict, span: tuple[float, float], tolerance: float = 1.0) -> dict:

@@ -6,7 +6,11 @@ from pathlib import Path
 
 import typer
 
+from longvt_plugins.commands import check_data, serve_args
+
 app = typer.Typer(no_args_is_help=True)
+app.command("check-data")(check_data.check_data)
+app.command("serve-args")(serve_args.serve_args)
 
 MODELS_HELP = (
     "longvt_agent (OpenAI-compatible server) or longvt_agent_hf (in-process); any lmms-eval model works."
@@ -26,9 +30,15 @@ def run_cmd(
         help="lmms-eval model args, e.g. base_url=http://host:8000/v1,model_version=NAME.",
     ),
     protocol: str = typer.Option(
-        "custom",
+        "longvt-plugins",
         "--protocol",
-        help="paper: the LongVT paper's frames, pixels, crop budget and turn cap (explicit model args still win).",
+        help="upstream: what LongVT's released checkpoints were evaluated with (prompts, schema, frames, budgets, "
+        "scoring); longvt-plugins: ours. See docs/protocols.md.",
+    ),
+    judge_fallback: str = typer.Option(
+        "stop",
+        "--judge-fallback",
+        help="stop: an unreachable judge stops the run; rule: score by rule instead, every fallback counted.",
     ),
     output: Path = typer.Option(Path("eval_logs"), "--output", "-o", help="lmms-eval --output_path."),
     data: list[str] = typer.Option(
@@ -47,20 +57,26 @@ def run_cmd(
     """Run lmms-eval with our task folder on its include path; print where the results and cards are."""
     from rich.console import Console
 
+    from longvt_plugins.core.protocols import get_protocol
     from longvt_plugins.lmms_eval.overlay import OverlayError
     from longvt_plugins.lmms_eval.runner import EvalRun, parse_data, run
     from longvt_plugins.lmms_eval.scoring import judge_identity
 
     console = Console(stderr=True, soft_wrap=True)
-    if protocol not in ("custom", "paper"):
-        raise typer.BadParameter("--protocol must be 'custom' or 'paper'")
+    try:
+        chosen = get_protocol(protocol)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    if judge_fallback not in ("stop", "rule"):
+        raise typer.BadParameter("--judge-fallback must be 'stop' or 'rule'")
     try:
         spec = EvalRun(
             model=model,
             tasks=[t.strip() for t in tasks.split(",") if t.strip()],
             output=output,
             model_args=model_args,
-            protocol=protocol,
+            protocol=chosen.name,
+            judge_fallback=judge_fallback,
             data=parse_data(data),
             video_root=str(videos) if videos else None,
             limit=limit,
@@ -75,6 +91,14 @@ def run_cmd(
             "[yellow]No judge configured (LONGVT_JUDGE_BASE_URL): open answers are scored by rule and counted in "
             "judge_fallback. The paper's numbers use an LLM judge.[/yellow]"
         )
+    elif judge_fallback == "stop":
+        problem = judge_unreachable(judge)
+        if problem:
+            console.print(
+                f"[red]The judge at {judge.get('base_url')} is unreachable ({problem}). Start it (recipes/judge), "
+                "or run with --judge-fallback rule to score open answers by rule (counted).[/red]"
+            )
+            raise typer.Exit(2)
     console.print("[bold]lmms-eval:[/bold] " + " ".join(command))
     code, written = run(spec)
     for path in written:
@@ -90,6 +114,20 @@ def run_cmd(
     if not written:
         console.print("[red]lmms-eval wrote no results file[/red]")
         raise typer.Exit(1)
+
+
+def judge_unreachable(judge: dict) -> str | None:
+    """Why the configured judge server cannot be used now (None when it lists its models)."""
+    import openai
+
+    client = openai.OpenAI(base_url=judge["base_url"], api_key="EMPTY", timeout=10.0, max_retries=0)
+    try:
+        client.models.list()
+    except openai.OpenAIError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        client.close()
+    return None
 
 
 @app.command("tasks")

@@ -1,4 +1,5 @@
-"""Hand-over of per-sample records from our model to our tasks' `process_results`, and the text that is scored.
+"""Hand-over of per-sample records from our model to our tasks' `process_results` (the scored text is
+`core.trace.transcript`).
 
 lmms-eval gives `process_results(doc, results)` only the doc and the response text, so the model files a record
 (trace summary, failure reason, protocol card) under (style, doc content hash) and the scorer takes it back.
@@ -8,7 +9,6 @@ next to lmms-eval's own fields. Both sides run in the same process (each acceler
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import defaultdict, deque
 from typing import Any
@@ -37,31 +37,6 @@ def take(style: str, key: str) -> dict[str, Any] | None:
 def pending() -> int:
     with _LOCK:
         return sum(len(q) for q in _STORE.values())
-
-
-def transcript(trace: Any) -> str:
-    """The assistant side of a trace as one string, in the shape the format check and answer parser read.
-
-    Each turn's text, its tool calls as hermes `<tool_call>{json}</tool_call>`, and the tool's reply text as a
-    `<tool_response>` block (the frames themselves are not text). Tool calls are re-rendered from the parsed
-    calls, so a server's native tool_calls and in-process hermes text give the same transcript.
-    """
-    crops = {c.index: c for c in trace.crops}
-    parts: list[str] = []
-    for turn in trace.turns:
-        text = (turn.content or "").strip()
-        if text:
-            parts.append(text)
-        for call in turn.tool_calls:
-            payload = {"name": call.get("name"), "arguments": call.get("arguments")}
-            parts.append(f"<tool_call>{json.dumps(payload, ensure_ascii=False)}</tool_call>")
-        replies = [crops[i] for i in turn.crops if i in crops]
-        for error in turn.tool_call_errors:
-            parts.append(f"<tool_response>\n{error}\n</tool_response>")
-        for crop in replies:
-            body = crop.text if crop.ok else f"Error: {crop.error or crop.text}"
-            parts.append(f"<tool_response>\n{body}\n</tool_response>")
-    return "\n".join(parts)
 
 
 def summarize(trace: Any) -> dict[str, Any]:

@@ -13,11 +13,9 @@ teacher's call ran with, so the replay re-makes the same frames the teacher's te
 
 from __future__ import annotations
 
-from longvt_plugins.pipeline.runner import Unit, UnitFailed
+from longvt_plugins.core.budget import CropBudget, FrameBudget
 from longvt_plugins.pipeline.stages.base import Stage
-
-# CropBudget fields that decide which frames a replayed crop returns (the call cap does not).
-_REPLAY_BUDGET_KEYS = ("fps", "min_frames", "max_frames", "min_pixels", "max_pixels", "patch_size")
+from longvt_plugins.pipeline.units import Unit, UnitFailed
 
 
 def _overlaps(windows: list[tuple[float, float]], start: float, end: float) -> bool:
@@ -25,26 +23,22 @@ def _overlaps(windows: list[tuple[float, float]], start: float, end: float) -> b
 
 
 def sft_row_from_trace(trace, qa: dict) -> dict:
-    """An SFT row (lmms-engine plugin schema): the skim as a video part presented as timestamped frames with the
-    skim budget, the agent's text, assistant turns with their crop_video calls, and tool turns replayed by the
-    crop tool at training time with the trace's own crop budget."""
+    """An SFT row (lmms-engine plugin schema): the skim as a video part with the skim budget, presented as
+    timestamped frames (`as_frames`), the agent's text,
+    assistant turns with their crop_video calls, and tool turns replayed by the crop tool at training time with
+    the crop budget the teacher ran (so the frames the text talks about are the frames replayed)."""
+    from longvt_plugins.core.agent import AgentBudgets
     from longvt_plugins.core.crop_tool import CROP_VIDEO_SCHEMA
 
-    b = trace.budgets
+    budgets = AgentBudgets.from_dict(trace.budgets)
+    skim = {k: v for k, v in budgets.skim.to_dict().items() if k != "patch_size" and v is not None}
+    crop = budgets.crop.frames().to_dict()
     first_user = next(m for m in trace.messages if m["role"] == "user")
     texts = [p["text"] for p in first_user["content"] if isinstance(p, dict) and p.get("type") == "text"]
     # The per-frame "<t s>" labels belong to the skim frames the video part re-creates; keep the rest.
     texts = [t for t in texts if not (t.startswith("<") and t.endswith("s>"))]
-    video = {
-        "url": trace.video["path"],
-        "fps": b.get("skim_fps", 1.0),
-        "min_frames": b.get("skim_min_frames", 4),
-        "max_frames": b.get("skim_max_frames", 64),
-        "min_pixels": b.get("skim_min_pixels", 28 * 28),
-        "max_pixels": b.get("skim_max_pixels", 224 * 224),
-        "as_frames": True,  # "<t s>" label + image per skim frame, exactly as the agent shows them
-    }
-    crop_budget = {k: v for k, v in (b.get("crop") or {}).items() if k in _REPLAY_BUDGET_KEYS}
+    # "<t s>" label + image per skim frame, exactly as the agent shows them
+    video = {"url": trace.video["path"], **skim, "as_frames": True}
     system = next((m["content"] for m in trace.messages if m["role"] == "system"), "")
     messages: list[dict] = [
         {"role": "system", "content": [{"type": "text", "text": system}]},
@@ -65,9 +59,7 @@ def sft_row_from_trace(trace, qa: dict) -> dict:
                 for c in calls
             ]
         messages.append(msg)
-        messages.extend(
-            {"role": "tool", "name": c["name"], "replay": True, "budget": crop_budget} for c in calls
-        )
+        messages.extend({"role": "tool", "name": c["name"], "replay": True, "budget": crop} for c in calls)
     return {
         "id": qa["id"],
         "video": trace.video["path"],
@@ -81,7 +73,7 @@ def sft_row_from_trace(trace, qa: dict) -> dict:
 def rejection_reasons(trace, score: dict, evidence: tuple[float, float], require_overlap: bool) -> list[str]:
     """Why a trace may not become training data (empty: keep it). Also used for RFT self-distillation."""
     from longvt_plugins.core.answer import check_format  # the RL format reward's own check
-    from longvt_plugins.lmms_eval.traces import transcript  # the text that check reads, as eval scores it
+    from longvt_plugins.core.trace import transcript  # the text that check reads, as eval scores it
 
     reasons = []
     if trace.stop_reason != "answer":
@@ -105,14 +97,13 @@ class TracesStage(Stage):
         "judge": None,  # endpoint settings for the answer judge; None: $LONGVT_JUDGE_* or rule-based scoring
         "require_overlap": False,  # also demand a crop that overlaps the QA's evidence span
         "native_tools": True,  # False for servers without tool-call parsing (calls read from <tool_call> text)
-        "skim_max_frames": 64,
+        # skim_<field> / crop_<field> for every FrameBudget / CropBudget field; None keeps core.budget's preset
+        **dict.fromkeys(FrameBudget.option_names("skim_")),
+        **dict.fromkeys(CropBudget.option_names("crop_")),
         "max_turns": 6,
         "max_new_tokens": 2048,
         "max_total_tokens": 8192,
-        "crop_max_frames": 32,
         "temperature": 0.2,
-        # Any AgentBudgets field (skim_fps, skim_max_pixels, ...; "crop": {CropBudget fields}); wins over the above.
-        "budgets": {},
     }
 
     def plan(self, inputs):
@@ -146,20 +137,15 @@ class TracesStage(Stage):
     def run(self, unit):
         from longvt_plugins.core.agent import AgentBudgets, run_agent, score_trace
         from longvt_plugins.core.backends import GenerationParams
-        from longvt_plugins.core.crop_tool import CropBudget
+        from longvt_plugins.core.budget import SKIM
 
         q, o = unit.payload, self.options
-        given = dict(o.get("budgets") or {})
-        crop = {"max_frames": int(o["crop_max_frames"]), **(given.pop("crop", None) or {})}
         budgets = AgentBudgets(
-            **{
-                "skim_max_frames": int(o["skim_max_frames"]),
-                "max_turns": int(o["max_turns"]),
-                "max_new_tokens": int(o["max_new_tokens"]),
-                "max_total_tokens": int(o["max_total_tokens"]),
-                **given,
-                "crop": CropBudget(**crop),
-            }
+            skim=FrameBudget.from_options(o, "skim_", SKIM),
+            crop=CropBudget.from_options(o, "crop_", CropBudget()),
+            max_turns=int(o["max_turns"]),
+            max_new_tokens=int(o["max_new_tokens"]),
+            max_total_tokens=int(o["max_total_tokens"]),
         )
         trace = run_agent(
             q["path"],

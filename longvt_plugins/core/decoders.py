@@ -1,4 +1,4 @@
-"""Decoder backends behind `core.video`: decord, torchcodec and PyAV, one small reader class each.
+"""The video decoders behind `core.video`: decord, torchcodec and PyAV, one small reader class each.
 
 A reader is opened once per video, knows its frame count / fps / size / codec, and decodes exactly the frame
 indices it is asked for. Frame i means what the decoder means by it (i-th frame in presentation order), and its
@@ -12,6 +12,8 @@ import bisect
 from typing import Protocol
 
 import numpy as np
+
+from longvt_plugins.core.video_errors import NotAVideo
 
 BACKEND_ORDER = ("decord", "torchcodec", "pyav")
 
@@ -44,8 +46,6 @@ def _header(path: str):
 
 
 def _no_video_stream(path: str, kinds: list[str]):
-    from longvt_plugins.core.video import NotAVideo
-
     return NotAVideo(f"{path} has no video stream (streams: {', '.join(kinds)})", path)
 
 

@@ -1,0 +1,60 @@
+"""`longvt eval serve-args`: the vLLM limits that fit a protocol (for recipes/eval/run_eval.sh)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import replace
+
+import typer
+
+
+def serve_args(
+    protocol: str = typer.Option("upstream", "--protocol", help="upstream or longvt-plugins."),
+    model: str | None = typer.Option(
+        None, "--model", help="The checkpoint (an SFT checkpoint gets upstream's 512 frames)."
+    ),
+    style: str = typer.Option("all", "--style", help="tool, think, non_think, or all (one server for all)."),
+    patch_size: int = typer.Option(14, "--patch-size", help="14 for Qwen2.5-VL, 16 for Qwen3-VL."),
+    template: bool = typer.Option(
+        True,
+        "--template/--no-template",
+        help="Also print --chat-template (off for Qwen3-VL: it has its own).",
+    ),
+    model_max_len: int | None = typer.Option(
+        None,
+        "--model-max-len",
+        help="The model's own position limit: the context is capped there (with a note).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the numbers and how they were sized, as JSON."),
+) -> None:
+    """Print the protocol's `--chat-template` and the `--limit-mm-per-prompt` / `--max-model-len` that fit it."""
+    from importlib import resources
+
+    from longvt_plugins.core.protocols import get_protocol
+    from longvt_plugins.core.protocols.context import serve_limits, serve_limits_all
+
+    try:
+        proto = get_protocol(protocol).for_model(model)
+        limits = (
+            serve_limits_all(proto, patch_size=patch_size)
+            if style == "all"
+            else serve_limits(proto, style, patch_size=patch_size)
+        )
+    except (KeyError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    if model_max_len and limits.max_model_len > model_max_len:
+        typer.echo(
+            f"note: {proto.name} needs a {limits.max_model_len}-token context but the model allows {model_max_len}; "
+            f"serving at {model_max_len}: a turn past it ends its sample as context_exhausted",
+            err=True,
+        )
+        limits = replace(limits, max_model_len=model_max_len)
+    args = limits.vllm_args()
+    path = str(resources.files("longvt_plugins.templates").joinpath(proto.chat_template))
+    if template:
+        args = ["--chat-template", path, *args]
+    if as_json:
+        typer.echo(json.dumps({**limits.to_dict(), "chat_template": path}, indent=2))
+    else:
+        typer.echo(shlex.join(args))

@@ -1,0 +1,79 @@
+"""Judge verdicts kept in SQLite, keyed by a hash of model + prompt + sampling settings."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from longvt_plugins.core.judge.config import JudgeConfig
+
+log = logging.getLogger(__name__)
+
+
+class JudgeCache:
+    """Verdicts in one SQLite file, shared by processes (WAL + busy timeout). Errors degrade to a miss."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid: int | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        # A forked child must not reuse the parent's handle.
+        if self._conn is None or self._pid != os.getpid():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, score REAL NOT NULL, reply TEXT,"
+                " model TEXT, created REAL NOT NULL)"
+            )
+            self._conn, self._pid = conn, os.getpid()
+        return self._conn
+
+    def get(self, key: str) -> tuple[float, str | None] | None:
+        with self._lock:
+            try:
+                row = (
+                    self._connection()
+                    .execute("SELECT score, reply FROM verdicts WHERE key = ?", (key,))
+                    .fetchone()
+                )
+            except sqlite3.Error as exc:
+                log.warning("judge cache %s unreadable (%s); treating as a miss", self.path, exc)
+                return None
+        return (float(row[0]), row[1]) if row else None
+
+    def put(self, key: str, score: float, reply: str | None, model: str) -> None:
+        with self._lock:
+            try:
+                self._connection().execute(
+                    "INSERT OR REPLACE INTO verdicts (key, score, reply, model, created) VALUES (?, ?, ?, ?, ?)",
+                    (key, score, reply, model, time.time()),
+                )
+            except sqlite3.Error as exc:
+                log.warning("judge cache %s not written (%s)", self.path, exc)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._connection().execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+
+def cache_key(model: str, prompt: str, config: JudgeConfig) -> str:
+    blob = json.dumps([model, prompt, config.temperature, config.max_tokens], ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()

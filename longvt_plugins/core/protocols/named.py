@@ -1,0 +1,123 @@
+"""The named protocols: `upstream` (what released LongVT checkpoints were evaluated with) and `longvt-plugins` (ours).
+
+Facts for `upstream` are those of LongVT's `examples/eval/run_eval.sh` + lmms-eval's `async_openai` with
+`mcp_server_path` + LongVT's task folders + `custom_rewards/lmms_lab_recipe.py` (see docs/protocols.md for each
+field's source and the places we could not match byte for byte).
+"""
+
+from __future__ import annotations
+
+from longvt_plugins.core.budget import PAPER_SKIM, SKIM, CropBudget
+from longvt_plugins.core.protocols.spec import (
+    Presentation,
+    Protocol,
+    ScoringSpec,
+    StylePrompt,
+    TokenSpec,
+    ToolSpec,
+)
+from longvt_plugins.core.style import STYLES
+
+UPSTREAM = Protocol(
+    name="upstream",
+    description=(
+        "LongVT's own evaluation of its released Qwen2.5-VL checkpoints: untimestamped PNG frames, the video path "
+        "in the prompt, the MCP crop_video schema with video_path offered to every task, LongVT's prompts, "
+        "49,152 new tokens per request for tool tasks, no turn cap, rule -> math-verify -> judge scoring."
+    ),
+    prompts=(
+        # Tool tasks: one user turn, question + " " + the tool prompt, no system prompt. The reported VideoMME
+        # task (videomme_w_subtitle_reward_tool) has no doc_to_messages, so it sends no tool prompt at all.
+        ("tool", StylePrompt(instruction="upstream_tool", per_benchmark=(("videomme", ""),))),
+        ("think", StylePrompt(system="upstream_think_system")),
+        (
+            "non_think",
+            StylePrompt(instruction="upstream_non_think", mcq_instruction="upstream_non_think_mcq"),
+        ),
+    ),
+    presentation=Presentation(
+        timestamps=False, duration_text=False, path_text="upstream_video_path", image_format="png"
+    ),
+    tool=ToolSpec(
+        schema="upstream_crop_video_schema.json",
+        offered_in=STYLES,  # run_eval.sh passes mcp_server_path for every task
+        response="frames_only",  # the MCP server returns ImageContent items and no text
+        error="upstream_tool_error",
+        parser="hermes",
+    ),
+    # async_openai: fps=1, max_frames=768, max_pixels=50176, min_pixels=784 (its default); qwen-vl-utils' own
+    # minimum of 4 frames.
+    skim=PAPER_SKIM,  # 1 fps, 4..768 frames, 784..50,176 px
+    # The MCP server: fps 1, 1..128 frames (qwen-vl-utils rounds to an even count: 2), 28*28..224*224 px.
+    crop=CropBudget().frames(),
+    tokens=TokenSpec(
+        max_new_tokens=(("tool", 49152), ("think", 4096), ("non_think", 128)),
+        max_total_tokens=None,  # max_tokens applies per request, not per trajectory
+        max_model_len=128000,  # vLLM's default for Qwen2.5-VL-7B (max_position_embeddings)
+    ),
+    scoring=ScoringSpec(
+        chain=("choice", "rule", "math_verify", "judge"),
+        judge_prompt="judge_equivalence",
+        judge_model="Qwen/Qwen3-235B-A22B",
+    ),
+    chat_template="qwen2_5_vl_tools_compact.jinja",  # the compact form its checkpoints were trained on
+    wire="lmms_eval_async_openai",
+    request_params=("max_tokens", "temperature"),
+    turn_cap=None,
+    max_tool_calls=None,
+    skim_frames_by_model=(("sft", 512),),
+    notes=(
+        "The judge prompt is ours (binary equivalence); upstream's lmms_lab_recipe prompt text is not "
+        "reproduced, only its binary verdict and its place at the end of the chain.",
+        "Every earlier tool output stays in the conversation; upstream's async_openai keeps only the latest "
+        "round's (a harness bug that only matters from the third tool round on).",
+        "No turn cap upstream: a sample ends when the model answers or the context is used up (context_exhausted).",
+    ),
+)
+
+LONGVT_PLUGINS = Protocol(
+    name="longvt-plugins",
+    description=(
+        "Our protocol: every frame labelled with its timestamp, the duration stated, no path in the prompt, the "
+        "crop_video(start_time, end_time) schema, our prompts, a turn cap of 6 (5 crops and an answer)."
+    ),
+    prompts=(
+        ("tool", StylePrompt(system="agent_system", instruction="agent_tool", joiner="\n\n")),
+        ("think", StylePrompt(system="agent_system", instruction="agent_think", joiner="\n\n")),
+        ("non_think", StylePrompt(system="agent_system", instruction="agent_non_think", joiner="\n\n")),
+    ),
+    presentation=Presentation(timestamps=True, duration_text=True, path_text=None, image_format="png"),
+    tool=ToolSpec(schema="ours", offered_in=("tool",), response="crop_result", error="crop_error"),
+    skim=SKIM,  # 1 fps, 4..64 frames, 784..50,176 px
+    crop=CropBudget().frames(),
+    # Per request, as our task YAMLs give them to other models; the turn cap bounds the trajectory.
+    tokens=TokenSpec(
+        max_new_tokens=(("tool", 49152), ("think", 4096), ("non_think", 128)),
+        max_total_tokens=None,
+        max_model_len=128000,
+    ),
+    scoring=ScoringSpec(chain=("choice", "rule", "judge"), judge_prompt="judge_equivalence"),
+    chat_template="qwen2_5_vl_tools.jinja",
+    wire="openai",
+    request_params=("max_tokens", "temperature", "top_p"),
+    turn_cap=6,
+    max_tool_calls=5,
+)
+
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (UPSTREAM, LONGVT_PLUGINS)}
+# Names used before protocols were complete objects: "custom" was our defaults; "paper" fixed only the paper's
+# frame and token budgets, and its purpose - numbers comparable with the paper - is what `upstream` now does whole.
+ALIASES = {"custom": "longvt-plugins", "ours": "longvt-plugins", "paper": "upstream"}
+
+
+def get_protocol(name: str) -> Protocol:
+    key = ALIASES.get(name, name)
+    if key not in PROTOCOLS:
+        raise ValueError(
+            f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)} (aliases: {', '.join(ALIASES)})"
+        )
+    return PROTOCOLS[key]
+
+
+def protocol_names() -> list[str]:
+    return list(PROTOCOLS)

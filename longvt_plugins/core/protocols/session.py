@@ -1,0 +1,116 @@
+"""One sample under one protocol: what the agent loop asks a protocol, in one object.
+
+The loop (core.agent) stays protocol-agnostic: it asks the session for the first messages, the tools, each tool
+turn's content, the turn cap, and - before every request - how many new tokens still fit. A request that
+cannot fit (no room left in the context, or more images than the server takes) gets `0`, and the loop ends the
+sample as `context_exhausted` instead of sending a request the server would refuse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from longvt_plugins.core.protocols import messages as wire
+from longvt_plugins.core.protocols.context import (
+    clamp_new_tokens,
+    count_images,
+    estimate_tokens,
+    prompt_tokens_from_error,
+    serve_limits_all,
+)
+from longvt_plugins.core.protocols.spec import Protocol
+
+SAFETY_TURNS = 64  # upstream has no turn cap; the context ends a sample long before this
+
+
+@dataclass
+class ProtocolSession:
+    protocol: Protocol
+    style: str
+    benchmark: str | None = None
+    multiple_choice: bool = False
+    patch_size: int = 14
+    max_images: int | None = None  # the server's --limit-mm-per-prompt; default: what the protocol needs
+    max_model_len: int | None = None  # the server's --max-model-len; default: the protocol's
+    _base_tokens: int | None = field(default=None, repr=False)
+    _base_index: int = field(default=0, repr=False)
+
+    def __post_init__(self) -> None:
+        self.protocol.style(self.style)  # an unknown style fails here, not mid-run
+        if self.max_images is None:
+            self.max_images = serve_limits_all(self.protocol, patch_size=self.patch_size).images
+        if self.max_model_len is None:
+            self.max_model_len = self.protocol.tokens.max_model_len
+
+    # ------------------------------------------------------------------ what is sent
+    def tools(self) -> list[dict[str, Any]]:
+        return wire.tools_for(self.protocol, self.style)
+
+    def initial_messages(
+        self, question: str, frames: list[Any], timestamps: list[float], info: Any, video_path: str
+    ) -> list[dict[str, Any]]:
+        return wire.initial_messages(
+            self.protocol,
+            style=self.style,
+            question=question,
+            frames=frames,
+            timestamps=timestamps,
+            info=info,
+            video_path=video_path,
+            benchmark=self.benchmark,
+            multiple_choice=self.multiple_choice,
+        )
+
+    def tool_content(self, result: Any) -> list[dict[str, Any]]:
+        return wire.tool_content(self.protocol, result)
+
+    def shape(self, request: dict[str, Any]) -> dict[str, Any]:
+        return wire.shape_request(self.protocol, request)
+
+    # ------------------------------------------------------------------ limits
+    def turn_cap(self) -> int:
+        return self.protocol.turn_cap or SAFETY_TURNS
+
+    def max_tool_calls(self) -> int | None:
+        return self.protocol.max_tool_calls
+
+    def new_tokens(self) -> int:
+        return self.protocol.tokens.new_tokens(self.style)
+
+    def prompt_tokens(self, messages: list[dict[str, Any]], tools: list[dict] | None = None) -> int:
+        """The next request's prompt size: the server's own count of the last one plus an estimate of the rest."""
+        if self._base_tokens is None:
+            return estimate_tokens(messages, tools, self.patch_size)
+        return self._base_tokens + estimate_tokens(messages[self._base_index :], None, self.patch_size)
+
+    def next_request(
+        self, messages: list[dict[str, Any]], tools: list[dict] | None, generated: int
+    ) -> tuple[int, str | None]:
+        """(`max_tokens` for the next request, None) - or (0, why the sample must stop before sending it):
+        `token_budget` when the trajectory's budget is spent, `context_exhausted` when the request cannot fit."""
+        total = self.protocol.tokens.max_total_tokens
+        wanted = self.new_tokens() if total is None else min(self.new_tokens(), total - generated)
+        if wanted <= 0:
+            return 0, "token_budget"
+        if self.max_images is not None and count_images(messages) > self.max_images:
+            return 0, "context_exhausted"
+        room = clamp_new_tokens(wanted, self.prompt_tokens(messages, tools), self.max_model_len)
+        return (room, None) if room > 0 else (0, "context_exhausted")
+
+    def retry_room(self, refusal: str, asked: int) -> int | None:
+        """After the server refused a request as too long: a smaller `max_tokens` that fits the prompt size it
+        reported, or None (it did not say, or nothing fits) - then the sample is `context_exhausted`."""
+        prompt = prompt_tokens_from_error(refusal)
+        if prompt is None:
+            return None
+        room = clamp_new_tokens(asked, prompt, self.max_model_len)
+        return room if 0 < room < asked else None
+
+    def observe(self, sent: int, prompt_tokens: int | None, completion_tokens: int | None) -> None:
+        """After a reply to a request of `sent` messages: remember the server's count (the reply is message
+        `sent`, so what follows it is estimated next time)."""
+        if prompt_tokens is None:
+            return
+        self._base_tokens = int(prompt_tokens) + int(completion_tokens or 0)
+        self._base_index = sent + 1

@@ -1,0 +1,147 @@
+"""Check a local copy of a benchmark against what our tasks read, before a long run finds out doc by doc.
+
+For each benchmark: the annotation fields each task reads (and how many rows lack them), the videos (and
+subtitles) the docs point to, and the `question_type` values present with how many rows of each carry options
+(VideoMMMU shows options for every row that has them, so a type we did not expect is worth seeing).
+The video lookup is the task's own (`BENCH.video_path` in the benchmark's utils.py): what is checked is what runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from longvt_plugins.lmms_eval import tasks_path
+
+# What each benchmark's utils.py reads from a row (required) and what the results breakdowns read (optional).
+FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "longvtp_videosiah": (("video_path", "question", "answer"), ()),
+    "longvtp_videomme": (("videoID", "question", "options", "answer"), ("duration", "domain", "task_type")),
+    "longvtp_videommmu": (("id", "question", "answer"), ("options", "question_type")),
+    "longvtp_lvbench": (("video_path", "question", "answer"), ("question_type",)),
+}
+SUBSETS = {"longvtp_videommmu": ("adaptation", "comprehension", "perception")}
+EXAMPLES = 3
+
+
+@dataclass
+class CheckReport:
+    benchmark: str
+    source: str
+    rows: int = 0
+    missing_fields: dict[str, int] = field(default_factory=dict)
+    missing_optional: dict[str, int] = field(default_factory=dict)
+    missing_videos: int = 0
+    video_examples: list[str] = field(default_factory=list)
+    missing_subtitles: int | None = None
+    question_types: dict[str, dict[str, int]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.errors or self.missing_videos or any(self.missing_fields.values())) and self.rows > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "ok": self.ok}
+
+
+def _read_rows(path: Path) -> list[dict]:
+    if path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "dataset_info.json").is_file()):
+        from datasets import DatasetDict, load_from_disk
+
+        ds = load_from_disk(str(path))
+        if isinstance(ds, DatasetDict):
+            return [row for split in ds.values() for row in split]
+        return list(ds)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pylist()
+    if suffix in (".jsonl", ".json"):
+        import json
+
+        text = path.read_text(encoding="utf-8")
+        if suffix == ".json" and text.lstrip().startswith("["):
+            return list(json.loads(text))
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    raise ValueError(f"{path}: expected .jsonl, .json, .parquet or a saved dataset folder")
+
+
+def load_rows(benchmark: str, path: Path) -> list[dict]:
+    subsets = SUBSETS.get(benchmark)
+    if subsets and path.is_dir() and not (path / "dataset_dict.json").is_file():
+        rows = []
+        for subset in subsets:
+            found = [path / f"{subset}{s}" for s in (".jsonl", ".json", ".parquet")]
+            hit = next((f for f in found if f.is_file()), None)
+            if hit is None:
+                raise ValueError(f"{path}: no {subset}.jsonl / .json / .parquet")
+            rows += _read_rows(hit)
+        return rows
+    return _read_rows(path)
+
+
+def benchmark_module(benchmark: str):
+    path = tasks_path() / benchmark / "utils.py"
+    name = f"_longvt_check_{benchmark}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, list, tuple, dict)) and len(value) == 0)
+
+
+def check_benchmark(benchmark: str, data: str | Path) -> CheckReport:
+    if not benchmark.startswith("longvtp_"):
+        benchmark = f"longvtp_{benchmark}"
+    path = Path(data).expanduser()
+    report = CheckReport(benchmark, str(path))
+    if benchmark not in FIELDS:
+        report.errors.append(f"unknown benchmark; known: {', '.join(FIELDS)}")
+        return report
+    if not path.exists():
+        report.errors.append(f"{path}: no such file or folder")
+        return report
+    try:
+        rows = load_rows(benchmark, path)
+    except Exception as exc:
+        report.errors.append(f"cannot read {path}: {type(exc).__name__}: {exc}")
+        return report
+    report.rows = len(rows)
+    required, optional = FIELDS[benchmark]
+    report.missing_fields = {f: sum(1 for r in rows if _empty(r.get(f))) for f in required}
+    report.missing_optional = {f: sum(1 for r in rows if _empty(r.get(f))) for f in optional}
+    types: dict[str, Counter] = {}
+    for row in rows:
+        kind = str(row.get("question_type") or "(none)")
+        types.setdefault(kind, Counter())["rows"] += 1
+        if not _empty(row.get("options")):
+            types[kind]["with_options"] += 1
+    if any(r.get("question_type") is not None for r in rows):
+        report.question_types = {k: dict(v) for k, v in sorted(types.items())}
+    bench = benchmark_module(benchmark).BENCH
+    for row in rows:
+        try:
+            bench.video_path(row)
+        except Exception as exc:  # VideoMissing, or a row the lookup cannot read (missing id field)
+            report.missing_videos += 1
+            if len(report.video_examples) < EXAMPLES:
+                report.video_examples.append(str(exc))
+    if benchmark == "longvtp_videomme":
+        from longvt_plugins.lmms_eval.tasklib import video_root
+
+        subs = video_root(bench.cache) / "subtitle"
+        ids = {str(r.get("videoID")) for r in rows if r.get("videoID")}
+        report.missing_subtitles = sum(1 for i in ids if not (subs / f"{i}.srt").is_file())
+    return report
