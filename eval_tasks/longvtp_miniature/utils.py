@@ -1,5 +1,6 @@
 """Miniature LongVT: rows of the miniature run's exported eval.jsonl (fields: video (absolute), question, answer)."""
 
+from longvt_plugins.lmms_eval.breakdown import agreement, count  # noqa: F401  (aggregations)
 from longvt_plugins.lmms_eval.results import protocol_card  # noqa: F401  (the `protocol` metric's aggregation)
 from longvt_plugins.lmms_eval.tasklib import Benchmark, as_str
 
