@@ -78,11 +78,7 @@ def train(model: Path, train_jsonl: str | list[str], out: Path, *, stage: str = 
     env = dict(
         os.environ, TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1")
     )
-    # lmms-engine's single-process default is a fixed port (29500): two runs on one machine would collide.
-    if "MASTER_ADDR" not in env:
-        env.update(
-            MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0"
-        )
+    # (A free rendezvous port for the one process: the launcher's single_process_rendezvous.)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with open(out / "train.log", "w") as fh:  # streamed, so a long run can be watched
@@ -99,14 +95,6 @@ def train(model: Path, train_jsonl: str | list[str], out: Path, *, stage: str = 
         except (ValueError, SyntaxError):
             continue
     return {"wall_s": round(wall, 1), "history": history, "output_dir": str(out)}
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_json(path: Path, obj) -> None:
