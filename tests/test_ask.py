@@ -28,7 +28,12 @@ def _no_judge(monkeypatch):
 
 @pytest.mark.slow
 def test_readme_main_job_runs_the_demo_from_a_clean_cache(tmp_path):
-    """`longvt ask --html runs/demo/trace.html`, exactly as the README has it, with nothing cached yet."""
+    """`longvt ask --html runs/demo/trace.html`, exactly as the README has it, with nothing cached yet: the shipped
+    miniature model skims, makes a valid crop_video call, gets the frames and answers in the trained format.
+    (It has not learned to pick the asked scene, so neither the window nor the answer is asserted.)"""
+    from longvt_plugins.miniature import task
+    from longvt_plugins.miniature.demo import demo_item
+
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LONGVT_", "LLM_AS_A_JUDGE"))}
     env["LONGVT_CACHE"] = str(tmp_path / "clean-cache")
     run = subprocess.run(
@@ -40,12 +45,33 @@ def test_readme_main_job_runs_the_demo_from_a_clean_cache(tmp_path):
         timeout=300,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "RANDOM-WEIGHT DEMO" in run.stderr and "skim: 16 frames of a 120.0s video" in run.stderr
+    item = demo_item(tmp_path / "clean-cache")
+    assert "MINIATURE DEMO" in run.stderr and "skim: 8 frames of a 128.0s video" in run.stderr
+    assert "-> crop_video(start_time=" in run.stderr and "-> 8 frames" in run.stderr
+    assert run.stdout.strip() in task.FLASH_COLOURS
     html = (tmp_path / "runs/demo/trace.html").read_text()
-    assert 'id="random-weights"' in html and "<svg" in html and "data:image/jpeg;base64," in html
+    assert "<svg" in html and "data:image/jpeg;base64," in html
     data = json.loads((tmp_path / "runs/demo/trace.json").read_text())
     jsonschema.validate(data, TRACE_JSON_SCHEMA)
     trace = Trace.from_dict(data)
+    assert trace.meta["miniature"] is True and trace.backend["random_weights"] is False
+    assert trace.ground_truth == item.answer and trace.score["method"] == "rule"
+    assert len(trace.crop_windows) == 1 and trace.stop_reason == "answer"
+    ((start, end),) = trace.crop_windows
+    assert end - start == task.SCENE_SECONDS and start % task.SCENE_SECONDS == 0  # a whole scene, as trained
+
+
+@pytest.mark.slow
+def test_random_weight_demo_still_runs(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LONGVT_", "LLM_AS_A_JUDGE"))}
+    env["LONGVT_CACHE"] = str(tmp_path / "clean-cache")
+    run = subprocess.run(
+        [str(LONGVT), "ask", "--demo", "random", "--json", "runs/demo/trace.json"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "RANDOM-WEIGHT DEMO" in run.stderr and "skim: 16 frames of a 120.0s video" in run.stderr
+    trace = Trace.from_dict(json.loads((tmp_path / "runs/demo/trace.json").read_text()))
     assert trace.meta["random_weights"] is True and trace.backend["random_weights"] is True
     assert trace.ground_truth == "yellow square" and trace.score["method"] == "rule"
     assert 1 <= len(trace.turns) <= 3 and trace.usage["completion_tokens"] <= 144

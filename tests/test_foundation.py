@@ -311,8 +311,9 @@ LAYERS = {
     "pipeline": 1,
     "eval_tasks": 2,  # lmms-eval task folders: call into lmms_eval.tasklib
     "testing": 3,  # fixtures and test doubles may use anything below
-    "commands": 4,
-    "cli": 5,
+    "miniature": 4,  # the miniature recipe: pipeline + testing's loopback server; `longvt ask` runs its checkpoint
+    "commands": 5,
+    "cli": 6,
 }
 # Imports across the rule that are meant, with the reason. Each must still exist (a stale entry fails too).
 ALLOWED = {

@@ -218,8 +218,15 @@ def test_sft_rows_load_and_encode_in_the_lmms_engine_plugin(reference, tiny_mode
     for row in rows[:1]:
         parsed = parse_row(row, row["id"])
         sample = loader.load(parsed)
-        assert sample.videos and sample.images  # the skim video, and the replayed crop's frames
-        assert len(sample.images) == sum(len(c["timestamps"]) for c in taught[row["id"]] if c["ok"])
+        # The skim as timestamped frames (as the agent shows it at eval time), then the replayed crop's frames.
+        assert not sample.videos and sample.images
+        skim = row["messages"][1]["content"][0]["video_url"]
+        assert skim["as_frames"] is True
+        first = sample.messages[1]["content"]
+        assert first[0]["text"].startswith("<") and first[1] == {"type": "image"}
+        skim_frames = sum(p["type"] == "image" for p in first)
+        crop_frames = sum(len(c["timestamps"]) for c in taught[row["id"]] if c["ok"])
+        assert skim_frames and len(sample.images) == skim_frames + crop_frames
         encoded = processor.encode_sample(sample, tools=parsed.tools)
         trained = [t for t in encoded["labels"].tolist() if t != -100]
         assert trained  # assistant tokens are trained, the rest masked

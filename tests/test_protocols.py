@@ -264,3 +264,15 @@ def test_serve_args_command_prints_vllm_flags_from_the_protocol():
     assert json.loads(sft.output)["images"] == 512 + 5 * 128
     bad = CliRunner().invoke(app, ["eval", "serve-args", "--protocol", "fast"])
     assert bad.exit_code != 0
+
+
+def test_eval_card_says_how_the_initial_video_is_shown():
+    """Our SFT rows show the skim as timestamped frames (`as_frames`); the card records what eval showed."""
+    from longvt_plugins.lmms_eval.protocol import build_card
+
+    def card(protocol):
+        return build_card(protocol=protocol, model={}, style="tool", tool_parser="hermes", judge={})
+
+    assert card(LONGVT_PLUGINS)["initial_video"].startswith("timestamped frames")
+    assert "without timestamp labels" in card(UPSTREAM)["initial_video"]
+    assert card(LONGVT_PLUGINS)["id"] != card(UPSTREAM)["id"]

@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from longvt_plugins.core.toolcall import ToolCall, render_tool_call, render_tool_response
+
 TRACE_SCHEMA_VERSION = "longvt.trace/v1"
 
 # Why a run ended. "answer" is the only success; everything else says which limit or failure stopped it.
@@ -167,6 +169,32 @@ class Trace:
     @classmethod
     def load(cls, path: str | Path) -> Trace:
         return cls.from_json(Path(path).read_text())
+
+
+def transcript(trace: Any) -> str:
+    """The assistant side of a trace as one string, in the shape the format check and answer parser read.
+
+    One definition for eval scoring (lmms_eval) and the pipeline's format check on teacher traces.
+
+    Each turn's text, its tool calls rendered by `core.toolcall` as the chat template writes them, and the tool's reply
+    text as a `<tool_response>` block (the frames themselves are not text). Tool calls are re-rendered from the parsed
+    calls, so a server's native tool_calls and in-process hermes text give the same transcript.
+    """
+    crops = {c.index: c for c in trace.crops}
+    parts: list[str] = []
+    for turn in trace.turns:
+        text = (turn.content or "").strip()
+        if text:
+            parts.append(text)
+        for call in turn.tool_calls:
+            parts.append(render_tool_call(ToolCall(call.get("name"), call.get("arguments"))))
+        replies = [crops[i] for i in turn.crops if i in crops]
+        for error in turn.tool_call_errors:
+            parts.append(render_tool_response(str(error)))
+        for crop in replies:
+            body = crop.text if crop.ok else f"Error: {crop.error or crop.text}"
+            parts.append(render_tool_response(body))
+    return "\n".join(parts)
 
 
 class TraceFormatError(ValueError):

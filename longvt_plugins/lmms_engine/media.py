@@ -108,9 +108,16 @@ class MediaLoader:
         return {"role": "tool", "content": parts}, images
 
     # ------------------------------------------------------------------------------------------------ load
-    def load(self, row: TraceRow) -> Materialized:
+    def _sample(self, ref: VideoRef, rid: str):
         from longvt_plugins.core.video import VideoError, sample_window
 
+        budget = self._video_budget(ref, rid)
+        try:
+            return sample_window(self.path(ref.url, rid), ref.start, ref.end, budget)
+        except VideoError as e:
+            raise BadRow(rid, f"video {ref.url}: {e}") from None
+
+    def load(self, row: TraceRow) -> Materialized:
         out = Materialized(messages=[])
         for msg in row.messages:
             if msg["role"] == "tool" and msg.get("content") is None:
@@ -124,11 +131,12 @@ class MediaLoader:
                     out.images.append(self._image(row.media[p["ref"]], row.row_id))
                 elif p["type"] == "video":
                     ref = row.media[p["ref"]]
-                    budget = self._video_budget(ref, row.row_id)
-                    try:
-                        got = sample_window(self.path(ref.url, row.row_id), ref.start, ref.end, budget)
-                    except VideoError as e:
-                        raise BadRow(row.row_id, f"video {ref.url}: {e}") from None
+                    got = self._sample(ref, row.row_id)
+                    if ref.as_frames:
+                        images, frame_parts = _as_frames(got)
+                        out.images.extend(images)
+                        parts.extend(frame_parts)
+                        continue
                     out.videos.append(np.stack(got.frames))
                     out.video_fps.append(float(got.sample_fps))
                 parts.append({k: v for k, v in p.items() if k != "ref"})
@@ -151,9 +159,19 @@ class MediaLoader:
                     w, h = image.size
                     img.append(processor.image_processor.get_number_of_image_patches(h, w, {}) // merge)
                 continue
+            parts = []
             for p in msg["content"]:
+                ref = row.media[p["ref"]] if "ref" in p else None
+                # as_frames: decoded here, since the labels are the sampled frames' timestamps
+                if isinstance(ref, VideoRef) and ref.as_frames:
+                    images, frame_parts = _as_frames(self._sample(ref, row.row_id))
+                    parts.extend(frame_parts)
+                    for image in images:
+                        w, h = image.size
+                        img.append(processor.image_processor.get_number_of_image_patches(h, w, {}) // merge)
+                    continue
+                parts.append({k: v for k, v in p.items() if k != "ref"})
                 if p["type"] == "image":
-                    ref = row.media[p["ref"]]
                     if ref.url.startswith("data:"):
                         w, h = self._image(ref, row.row_id).size
                     else:
@@ -161,7 +179,6 @@ class MediaLoader:
                             w, h = im.size
                     img.append(processor.image_processor.get_number_of_image_patches(h, w, {}) // merge)
                 elif p["type"] == "video":
-                    ref = row.media[p["ref"]]
                     b = self._video_budget(ref, row.row_id)
                     try:
                         info = probe(self.path(ref.url, row.row_id))
@@ -182,7 +199,19 @@ class MediaLoader:
                     vid.append(
                         processor.video_processor.get_num_of_video_patches(len(idx), h, w, {}) // vmerge
                     )
-            messages.append(
-                {**msg, "content": [{k: v for k, v in p.items() if k != "ref"} for p in msg["content"]]}
-            )
+            messages.append({**msg, "content": parts})
         return messages, img, vid
+
+
+def _as_frames(got) -> tuple[list[Image.Image], list[dict[str, Any]]]:
+    """A sampled video as the agent shows it: a "<t s>" text part before each frame's image placeholder."""
+    from longvt_plugins.core.crop_tool import timestamped_parts
+
+    images, parts = [], []
+    for q in timestamped_parts(got.to_pil(), got.timestamps):
+        if q["type"] == "image":
+            images.append(q["image"])
+            parts.append({"type": "image"})
+        else:
+            parts.append(q)
+    return images, parts

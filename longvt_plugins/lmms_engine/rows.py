@@ -36,6 +36,9 @@ class VideoRef:
     start: float | None = None  # a sub-clip: seconds into the video
     end: float | None = None
     options: dict[str, Any] = field(default_factory=dict)  # per-video sampling settings (VIDEO_OPTION_KEYS)
+    # Present the video as the agent does at eval time: a "<t s>" text label before each sampled frame image,
+    # instead of one native video part (docs/architecture.md, "How the model sees a video").
+    as_frames: bool = False
 
 
 @dataclass
@@ -96,6 +99,26 @@ def _parse_arguments(raw: Any, rid: str, where: str) -> dict[str, Any]:
     return args
 
 
+def _canonical_tools(tools: list[Any]) -> list[Any]:
+    """Our crop_video schema in its defined key order, whatever order the row stored it in.
+
+    The chat template renders `tool | tojson` without sorting, and a JSONL written with sorted keys (the
+    pipeline's store does this) would otherwise show the model a different tools block than RL and eval do.
+    """
+    from longvt_plugins.core.crop_tool import CROP_VIDEO_SCHEMA
+
+    return [CROP_VIDEO_SCHEMA if t == CROP_VIDEO_SCHEMA else t for t in tools]
+
+
+def _ordered_arguments(name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """crop_video arguments as the schema lists them (start_time, end_time), the order the template writes."""
+    from longvt_plugins.core.crop_tool import ARGUMENT_NAMES, CROP_VIDEO_NAME
+
+    if name != CROP_VIDEO_NAME:
+        return args
+    return {**{k: args[k] for k in ARGUMENT_NAMES if k in args}, **args}
+
+
 def _structured_calls(msg: dict[str, Any], rid: str, where: str) -> list[dict[str, Any]]:
     calls = []
     for j, call in enumerate(msg.get("tool_calls") or []):
@@ -103,6 +126,7 @@ def _structured_calls(msg: dict[str, Any], rid: str, where: str) -> list[dict[st
         if not isinstance(fn, dict) or not fn.get("name"):
             raise BadRow(rid, f"{where}: tool_calls[{j}] has no function name")
         args = _parse_arguments(fn.get("arguments", {}), rid, f"{where} tool_calls[{j}]")
+        args = _ordered_arguments(fn["name"], args)
         calls.append({"type": "function", "function": {"name": fn["name"], "arguments": args}})
     return calls
 
@@ -154,7 +178,7 @@ def _part(p: Any, rid: str, where: str, media: list, role: str) -> dict[str, Any
         if start is not None and end is not None and end <= start:
             raise BadRow(rid, f"{where}: video_end ({end}) must be greater than video_start ({start})")
         opts = {k: spec[k] for k in VIDEO_OPTION_KEYS if spec.get(k) is not None}
-        media.append(VideoRef(url, start, end, opts))
+        media.append(VideoRef(url, start, end, opts, as_frames=bool(spec.get("as_frames"))))
         return {"type": "video", "ref": len(media) - 1}
     raise BadRow(rid, f"{where}: unknown content part type {kind!r} in a {role} turn")
 
@@ -169,6 +193,8 @@ def parse_row(row: dict[str, Any], row_id: str) -> TraceRow:
     tools = _clean(_loads(row.get("tools"), "tools", row_id)) or None
     if tools is not None and not isinstance(tools, list):
         raise BadRow(row_id, "tools must be a list of function schemas")
+    if tools:
+        tools = _canonical_tools(tools)
 
     media: list[ImageRef | VideoRef | CropReplay] = []
     out: list[dict[str, Any]] = []

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from longvt_plugins.core.budget import CropBudget, FrameBudget
 from longvt_plugins.core.style import STYLES
+from longvt_plugins.core.trace import transcript
 from longvt_plugins.lmms_eval import sample_records
 from longvt_plugins.lmms_eval.doc_identity import doc_key
 from longvt_plugins.lmms_eval.protocol import build_card
@@ -203,7 +204,7 @@ class LongVTAgent(lmms):
             trace = self._run(video, question, task_style, gen_kwargs, task, doc_id, mcq)
         except Exception as exc:  # a bad doc (missing video, no video part) is one failed sample, not a crash
             return self._failed(task_style, doc, task, doc_id, f"{type(exc).__name__}: {exc}", gen_kwargs)
-        text = sample_records.transcript(trace)
+        text = transcript(trace)
         failed = trace.stop_reason in FAILED_STOPS
         record = {
             "failed": failed,

@@ -63,6 +63,8 @@ def build_card(
         "style": style,
         "frames": asdict(protocol.skim),
         "crop": asdict(protocol.crop),
+        # How the initial video reaches the model; our SFT rows (`as_frames`) train with the labelled form.
+        "initial_video": _initial_video(protocol),
         "max_new_tokens": protocol.tokens.new_tokens(style),
         "max_total_tokens": protocol.tokens.max_total_tokens,
         "turn_cap": protocol.turn_cap,
@@ -87,3 +89,9 @@ def aggregate_cards(items: list[Any]) -> str:
     """
     ids = sorted({item["id"] for item in items if isinstance(item, dict) and item.get("id")})
     return ",".join(ids) if ids else "none (not a longvt model)"
+
+
+def _initial_video(protocol: Any) -> str:
+    if protocol.presentation.timestamps:
+        return "timestamped frames: a <t s> text label before each skim frame image"
+    return "frames: skim frame images without timestamp labels"

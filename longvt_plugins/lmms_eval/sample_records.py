@@ -1,4 +1,5 @@
-"""Hand-over of per-sample records from our model to our tasks' `process_results`, and the text that is scored.
+"""Hand-over of per-sample records from our model to our tasks' `process_results` (the scored text is
+`core.trace.transcript`).
 
 lmms-eval gives `process_results(doc, results)` only the doc and the response text, so the model files a record
 (trace summary, failure reason, protocol card) under (style, doc content hash) and the scorer takes it back.
@@ -11,8 +12,6 @@ from __future__ import annotations
 import threading
 from collections import defaultdict, deque
 from typing import Any
-
-from longvt_plugins.core.toolcall import ToolCall, render_tool_call, render_tool_response
 
 _LOCK = threading.Lock()
 _STORE: dict[tuple[str, str], deque[dict]] = defaultdict(deque)
@@ -38,30 +37,6 @@ def take(style: str, key: str) -> dict[str, Any] | None:
 def pending() -> int:
     with _LOCK:
         return sum(len(q) for q in _STORE.values())
-
-
-def transcript(trace: Any) -> str:
-    """The assistant side of a trace as one string, in the shape the format check and answer parser read.
-
-    Each turn's text, its tool calls rendered by `core.toolcall` as the chat template writes them, and the tool's reply text as a
-    `<tool_response>` block (the frames themselves are not text). Tool calls are re-rendered from the parsed
-    calls, so a server's native tool_calls and in-process hermes text give the same transcript.
-    """
-    crops = {c.index: c for c in trace.crops}
-    parts: list[str] = []
-    for turn in trace.turns:
-        text = (turn.content or "").strip()
-        if text:
-            parts.append(text)
-        for call in turn.tool_calls:
-            parts.append(render_tool_call(ToolCall(call.get("name"), call.get("arguments"))))
-        replies = [crops[i] for i in turn.crops if i in crops]
-        for error in turn.tool_call_errors:
-            parts.append(render_tool_response(str(error)))
-        for crop in replies:
-            body = crop.text if crop.ok else f"Error: {crop.error or crop.text}"
-            parts.append(render_tool_response(body))
-    return "\n".join(parts)
 
 
 def summarize(trace: Any) -> dict[str, Any]:

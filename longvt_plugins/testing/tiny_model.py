@@ -56,7 +56,8 @@ def chat_template_text() -> str:
     return resources.files("longvt_plugins.templates").joinpath("qwen2_5_vl_tools.jinja").read_text()
 
 
-def build_tokenizer(vocab_size: int = 600):
+def build_tokenizer(vocab_size: int = 600, corpus: list[str] | None = None):
+    """corpus: extra text to learn merges from (the miniature model adds its prompts, so they cost few tokens)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
 
@@ -68,7 +69,7 @@ def build_tokenizer(vocab_size: int = 600):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    bpe.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    bpe.train_from_iterator((_CORPUS + list(corpus or [])) * 4, trainer=trainer)
     state = json.loads(bpe.to_str())
     vocab = state["model"]["vocab"]
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in state["model"]["merges"]]

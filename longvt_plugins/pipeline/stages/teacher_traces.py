@@ -2,9 +2,13 @@
 skim, real crop_video calls on the file), the judge checks its final answer against the QA's answer, and
 accepted traces are also written as SFT rows in the lmms-engine plugin's schema (data/schemas/sft_trace.md).
 
-A rejected trace (wrong answer, no answer, no crop overlapping the evidence span when that is required) is a
-record with `accepted: false` and the reason; a teacher server that fails is a failure record (retry with
-`--retry-failed`).
+A rejected trace (wrong answer, no answer, a transcript that fails the RL format check, no crop overlapping the
+evidence span when that is required) is a record with `accepted: false` and the reason; `finalize` counts the
+reasons. A teacher server that fails is a failure record (retry with `--retry-failed`).
+
+What the student is shown is what the teacher was shown: the SFT row presents the skim as timestamped frames
+(the agent's own presentation) with the skim budget of the run, and each replayed crop carries the crop budget the
+teacher's call ran with, so the replay re-makes the same frames the teacher's text talks about.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ def _overlaps(windows: list[tuple[float, float]], start: float, end: float) -> b
 
 
 def sft_row_from_trace(trace, qa: dict) -> dict:
-    """An SFT row (lmms-engine plugin schema): the skim as a video part with the skim budget, the agent's text,
+    """An SFT row (lmms-engine plugin schema): the skim as a video part with the skim budget, presented as
+    timestamped frames (`as_frames`), the agent's text,
     assistant turns with their crop_video calls, and tool turns replayed by the crop tool at training time with
     the crop budget the teacher ran (so the frames the text talks about are the frames replayed)."""
     from longvt_plugins.core.agent import AgentBudgets
@@ -32,7 +37,8 @@ def sft_row_from_trace(trace, qa: dict) -> dict:
     texts = [p["text"] for p in first_user["content"] if isinstance(p, dict) and p.get("type") == "text"]
     # The per-frame "<t s>" labels belong to the skim frames the video part re-creates; keep the rest.
     texts = [t for t in texts if not (t.startswith("<") and t.endswith("s>"))]
-    video = {"url": trace.video["path"], **skim}
+    # "<t s>" label + image per skim frame, exactly as the agent shows them
+    video = {"url": trace.video["path"], **skim, "as_frames": True}
     system = next((m["content"] for m in trace.messages if m["role"] == "system"), "")
     messages: list[dict] = [
         {"role": "system", "content": [{"type": "text", "text": system}]},
@@ -62,6 +68,26 @@ def sft_row_from_trace(trace, qa: dict) -> dict:
         "source": f"longvt pipeline traces ({trace.backend.get('model', '?')})",
         "meta": {"qa_id": qa["id"], "video_id": qa["video_id"], "segment": [qa["start"], qa["end"]]},
     }
+
+
+def rejection_reasons(trace, score: dict, evidence: tuple[float, float], require_overlap: bool) -> list[str]:
+    """Why a trace may not become training data (empty: keep it). Also used for RFT self-distillation."""
+    from longvt_plugins.core.answer import check_format  # the RL format reward's own check
+    from longvt_plugins.core.trace import transcript  # the text that check reads, as eval scores it
+
+    reasons = []
+    if trace.stop_reason != "answer":
+        reasons.append(f"no final answer ({trace.stop_reason})")
+    elif not score.get("correct"):
+        reasons.append(f"answer judged wrong ({score.get('method')})")
+    if not trace.crop_windows:
+        reasons.append("no successful crop_video call")
+    elif require_overlap and not _overlaps(trace.crop_windows, *evidence):
+        reasons.append("no crop overlaps the evidence span")
+    fmt = check_format(transcript(trace))
+    if not fmt.ok:
+        reasons.append(f"format: {fmt.reason}")
+    return reasons
 
 
 class TracesStage(Stage):
@@ -134,15 +160,7 @@ class TracesStage(Stage):
         if trace.stop_reason in ("backend_error", "video_error"):
             raise UnitFailed(f"trace generation failed ({trace.stop_reason}): {trace.error}")
         score = score_trace(trace, self._judge_config()) or {}
-        reasons = []
-        if trace.stop_reason != "answer":
-            reasons.append(f"no final answer ({trace.stop_reason})")
-        elif not score.get("correct"):
-            reasons.append(f"answer judged wrong ({score.get('method')})")
-        if not trace.crop_windows:
-            reasons.append("no successful crop_video call")
-        elif o["require_overlap"] and not _overlaps(trace.crop_windows, q["start"], q["end"]):
-            reasons.append("no crop overlaps the evidence span")
+        reasons = rejection_reasons(trace, score, (q["start"], q["end"]), bool(o["require_overlap"]))
         accepted = not reasons
         record = {
             "id": q["id"],
@@ -162,6 +180,20 @@ class TracesStage(Stage):
         if accepted:
             record["sft_row"] = sft_row_from_trace(trace, q)
         return [record]
+
+    def finalize(self, records, failures):
+        """Count rejections by reason (logged in the stage's `rejections.json`)."""
+        import json
+        from collections import Counter
+
+        counts = Counter(
+            reason for r in records if not r.get("accepted") for reason in r["reason"].split("; ")
+        )
+        path = self.config.workdir / self.name / "rejections.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"accepted": sum(bool(r.get("accepted")) for r in records),
+                                    "rejected": dict(sorted(counts.items()))}, indent=1))  # fmt: skip
+        return records, failures
 
 
 STAGE = TracesStage

@@ -1,0 +1,125 @@
+"""Miniature LongVT, data side: the task really needs the crop, stage 7 keeps only well-formed traces, and the SFT
+row shows the student exactly the prompt the agent shows it at evaluation (same text, same frames)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from longvt_plugins.miniature import task
+
+
+@pytest.fixture(scope="module")
+def mini_items(tmp_path_factory):
+    return task.make_split(tmp_path_factory.mktemp("mini") / "videos", "val", 1)
+
+
+def _colours(frames) -> list[str]:
+    return [task.nearest_colour(np.asarray(f)) for f in frames]
+
+
+def test_skim_locates_every_scene_but_never_shows_a_flash_and_the_crop_does(mini_items):
+    from longvt_plugins.core.crop_tool import CropVideoTool
+    from longvt_plugins.core.video import sample_video
+
+    skim = sample_video(mini_items[0].path, task.agent_budgets().skim)
+    seen = _colours(skim.frames)
+    assert sorted(seen) == sorted(i.colour for i in mini_items)  # one skim frame per scene
+    assert not set(seen) & set(task.FLASH_COLOURS)  # the skim never shows the answer
+    for item in mini_items:  # a tool per question, as in a trajectory (it caps calls per instance)
+        crop = CropVideoTool(item.path, budget=task.crop_budget()).execute(
+            {"start_time": item.start, "end_time": item.end}
+        )
+        flashes = [c for c in _colours(crop.frames) if c in task.FLASH_COLOURS]
+        assert flashes and set(flashes) == {item.answer}, item
+
+
+class _Sloppy:
+    """The oracle teacher, but some answers break the format the RL format reward checks."""
+
+    def __init__(self):
+        from longvt_plugins.miniature.teacher import OracleTeacher
+
+        self.teacher, self.calls = OracleTeacher(), 0
+
+    def __call__(self, body):
+        out = self.teacher(body)
+        question = next(m for m in body["messages"] if m["role"] == "user")["content"][-1]["text"]
+        if isinstance(out, str) and " red " in question:  # final turn without <think>
+            return out.split("</think>", 1)[1]
+        if isinstance(out, str) and " blue " in question:  # text outside the tags
+            return "Sure! " + out
+        return out
+
+
+def test_traces_stage_rejects_missing_think_and_text_outside_tags_with_counted_reasons(tmp_path, mini_items):
+    from longvt_plugins.miniature.data import build_traces
+    from longvt_plugins.pipeline.store import read_stage_records
+
+    out = build_traces(tmp_path / "pipe", mini_items, teacher=_Sloppy(), direct_every=0)
+    records = {
+        r["question"].split(" the ")[1].split()[0]: r for r in read_stage_records(tmp_path / "pipe", "traces")
+    }
+    assert not records["red"]["accepted"]
+    assert records["red"]["reason"] == "format: a tool call must be followed by a new <think>"
+    assert not records["blue"]["accepted"]
+    assert records["blue"]["reason"].startswith("format: text outside the tags")
+    others = [r for c, r in records.items() if c not in ("red", "blue")]
+    assert all(r["accepted"] for r in others) and len(others) == 6
+    assert out["rejections"]["accepted"] == 6
+    assert sum(out["rejections"]["rejected"].values()) == 2
+    assert len(open(out["sft"]).readlines()) == 6  # only accepted traces are exported
+
+
+def test_sft_row_renders_the_same_prompt_and_frames_as_the_agent(tmp_path, mini_items):
+    """Training and evaluation show the initial video the same way: timestamped skim frames (and the replayed crop
+    with the teacher's budget), so the SFT text and images equal what run_agent sends the model."""
+    from longvt_plugins.core.agent import run_agent
+    from longvt_plugins.core.backends import AssistantTurn, TransformersBackend, Usage, turn_from_text
+    from longvt_plugins.lmms_engine.media import MediaLoader
+    from longvt_plugins.lmms_engine.processor import longvt_template
+    from longvt_plugins.lmms_engine.rows import parse_row
+    from longvt_plugins.miniature.data import build_traces
+    from longvt_plugins.miniature.model import make_student
+
+    student = make_student(tmp_path / "student")
+    out = build_traces(tmp_path / "pipe", mini_items[:2], direct_every=0)
+    row = json.loads(open(out["sft"]).readline())
+    item = next(i for i in mini_items if i.id == row["id"])
+    assistant = [m for m in row["messages"] if m["role"] == "assistant"]
+
+    real = TransformersBackend(student, device="cpu")
+    seen: list[tuple[str, list]] = []
+
+    class Replay:  # renders with the real backend, answers with the teacher's recorded turns
+        patch_size = real.patch_size
+
+        def describe(self):
+            return {"name": "replay"}
+
+        def generate(self, messages, tools, params) -> AssistantTurn:
+            seen.append(real.render(messages, tools))
+            m = assistant[len(seen) - 1]
+            text = m["content"][0]["text"]
+            for c in m.get("tool_calls", []):
+                text += "\n<tool_call>\n" + json.dumps({"name": c["function"]["name"], "arguments": {
+                    "start_time": c["function"]["arguments"]["start_time"],
+                    "end_time": c["function"]["arguments"]["end_time"]}}) + "\n</tool_call>"  # fmt: skip
+            return turn_from_text(text, usage=Usage(0, 1), finish_reason="stop")
+
+    trace = run_agent(item.path, item.question, Replay(), task.agent_budgets())
+    assert trace.stop_reason == "answer" and len(seen) == 2
+
+    parsed = parse_row(row, row["id"])
+    material = MediaLoader(None).load(parsed)
+    sft_text = real.processor.tokenizer.apply_chat_template(
+        material.messages, tools=parsed.tools, chat_template=longvt_template(), tokenize=False
+    )
+    final_prompt, final_images = seen[-1]
+    assert sft_text.startswith(final_prompt)  # every token before the last answer is the eval prompt
+    assert sft_text[len(final_prompt) :] == assistant[-1]["content"][0]["text"] + "<|im_end|>\n"
+    assert len(material.images) == len(final_images) == 16  # 8 skim frames + 8 crop frames
+    for a, b in zip(material.images, final_images, strict=True):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
