@@ -70,19 +70,26 @@ def _worker(video: str, jobs: list[list[tuple[float, float]]], start_at: float, 
     out.put(asyncio.run(main()))
 
 
-def tool_throughput(video: Path, trajectories: int, workers: int, calls: int, windows) -> dict:
-    per_traj = [[windows[(t * calls + k) % len(windows)] for k in range(calls)] for t in range(trajectories)]
-    workers = min(workers, trajectories)
-    shares = [per_traj[w::workers] for w in range(workers)]
-    out: mp.Queue = mp.get_context("spawn").Queue()
+def _run_together(target, video: str, shares: list, delay: float) -> list:
+    """One spawned process per share, all starting their timed work at the same moment; their results."""
     ctx = mp.get_context("spawn")
-    start_at = time.time() + 15.0  # every worker imports and warms up first, then all start together
-    procs = [ctx.Process(target=_worker, args=(str(video), s, start_at, out)) for s in shares]
+    out: mp.Queue = ctx.Queue()
+    start_at = time.time() + delay
+    procs = [ctx.Process(target=target, args=(video, share, start_at, out)) for share in shares]
     for p in procs:
         p.start()
     got = [out.get(timeout=1800) for _ in procs]
     for p in procs:
         p.join()
+    return got
+
+
+def tool_throughput(video: Path, trajectories: int, workers: int, calls: int, windows) -> dict:
+    per_traj = [[windows[(t * calls + k) % len(windows)] for k in range(calls)] for t in range(trajectories)]
+    workers = min(workers, trajectories)
+    shares = [per_traj[w::workers] for w in range(workers)]
+    # Every worker imports and warms up first, then all start together.
+    got = _run_together(_worker, str(video), shares, delay=15.0)
     wall = max(g[0] for g in got)
     done, errors = sum(g[1] for g in got), sum(g[2] for g in got)
     return {"trajectories": trajectories, "workers": workers, "calls": done, "errors": errors, "wall_s": wall,
@@ -110,18 +117,7 @@ def decoder_throughput(video: Path, calls: int, windows, processes: int) -> dict
     budget = {k: UPSTREAM[k] for k in ("fps", "min_frames", "max_frames")}
     indices = [plan_window(info, s, e, **budget)[0] for s, e in windows]
     jobs = [indices[i % len(indices)] for i in range(calls)]
-    ctx = mp.get_context("spawn")
-    out: mp.Queue = ctx.Queue()
-    start_at = time.time() + 5.0
-    procs = [
-        ctx.Process(target=_decode, args=(str(video), jobs[p::processes], start_at, out))
-        for p in range(processes)
-    ]
-    for p in procs:
-        p.start()
-    got = [out.get(timeout=1800) for _ in procs]
-    for p in procs:
-        p.join()
+    got = _run_together(_decode, str(video), [jobs[p::processes] for p in range(processes)], delay=5.0)
     wall = max(g[0] for g in got)
     return {"processes": processes, "calls": calls, "wall_s": wall, "calls_per_s": calls / wall}
 
