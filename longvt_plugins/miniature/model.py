@@ -25,9 +25,9 @@ def _corpus() -> list[str]:
     texts += [hermes_tools_block([CROP_VIDEO_SCHEMA]), json.dumps(CROP_VIDEO_SCHEMA)]
     for c in SCENE_COLOURS:
         texts += [q.format(colour=c) for q in QUESTION_TEMPLATES]
-        texts.append(f"<think>The {c} scene is at 36.0s.</think>")
+        texts.append(f"<think>Skim: 0s {c}, 18s {c}. The {c} scene is at 36s.</think>")
     for f in FLASH_COLOURS:
-        texts.append(f"<think>The crop shows a {f} flash.</think><answer>{f}</answer>")
+        texts.append(f"<think>Crop: 16s {f}, 18s {f}. The flash is {f}.</think><answer>{f}</answer>")
     texts.append(" ".join(f"<{t}.0s> {t}.0, {t}.00s" for t in range(0, 130)))
     texts.append(
         '<tool_call>\n{"name": "crop_video", "arguments": {"start_time": 32.0, "end_time": 48.0}}\n</tool_call>'

@@ -76,8 +76,8 @@ def agent_budgets():
     """AgentBudgets of every miniature run (teacher traces, eval, demo)."""
     from longvt_plugins.core.agent import AgentBudgets
 
-    return AgentBudgets(skim=skim_budget(), crop=crop_budget(), max_turns=3, max_new_tokens=96,
-                        max_total_tokens=256)  # fmt: skip
+    return AgentBudgets(skim=skim_budget(), crop=crop_budget(), max_turns=3, max_new_tokens=160,
+                        max_total_tokens=384)  # fmt: skip
 
 
 @dataclass

@@ -45,6 +45,13 @@ def _text(content) -> str:
     return "".join(p.get("text", "") for p in content or [] if p.get("type") == "text")
 
 
+def _listing(frames: list[tuple[float, str]]) -> str:
+    """What the teacher saw, frame by frame ("0s red, 18s blue, ..."): the think text names every frame's colour,
+    so the student learns to read each frame (dense supervision) before it picks one, instead of having to
+    discover the colour -> timestamp lookup from the crop arguments alone."""
+    return ", ".join(f"{t:g}s {c}" for t, c in frames)
+
+
 def _num(x: float) -> float:
     return float(round(x, 1))
 
@@ -63,17 +70,21 @@ class OracleTeacher:
             return "<think>I cannot tell which scene is asked about.</think><answer>unknown</answer>"
         colour = asked.group(1)
         if not tool_msgs:
-            seen = [t for t, c in _frames(user["content"]) if c == colour]
+            skim = _frames(user["content"])
+            seen = [t for t, c in skim if c == colour]
             if not seen:
                 return f"<think>No {colour} scene in the skim.</think><answer>unknown</answer>"
             t = seen[0]
             k = int(t // SCENE_SECONDS)
             args = {"start_time": _num(k * SCENE_SECONDS), "end_time": _num((k + 1) * SCENE_SECONDS)}
             return {
-                "content": f"<think>The {colour} scene is at {t:g}s.</think>",
+                "content": f"<think>Skim: {_listing(skim)}. The {colour} scene is at {t:g}s.</think>",
                 "tool_calls": [{"function": {"name": "crop_video", "arguments": args}}],
             }
-        flashes = [c for _, c in _frames(tool_msgs[-1]["content"]) if c in FLASH_COLOURS]
+        crop = _frames(tool_msgs[-1]["content"])
+        flashes = [c for _, c in crop if c in FLASH_COLOURS]
         if not flashes:
-            return "<think>The crop shows no flash.</think><answer>unknown</answer>"
-        return f"<think>The crop shows a {flashes[0]} flash.</think><answer>{flashes[0]}</answer>"
+            return f"<think>Crop: {_listing(crop)}. No flash.</think><answer>unknown</answer>"
+        return (
+            f"<think>Crop: {_listing(crop)}. The flash is {flashes[0]}.</think><answer>{flashes[0]}</answer>"
+        )
