@@ -143,3 +143,21 @@ def test_first_turn_tokens_equal_sft_and_the_agent(rows, sample_video, skim, tin
     assert len(verl.images) == len(images)
     for a, b in zip(verl.images, images, strict=True):
         assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_cli_writes_frames_rows_and_refuses_an_unknown_mode(sample_video, tmp_path):
+    from typer.testing import CliRunner
+
+    from longvt_plugins.cli import app
+
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text(
+        f'{{"qa_id": "a", "question": "{QUESTION}", "answer": "circle", "video": "{sample_video.path}"}}\n'
+    )
+    base = ["data", "to-verl", str(qa), "--max-frames", "4", "--max-pixels", str(56 * 56)]
+    done = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "f.parquet"), "--initial-video", "frames"])
+    assert done.exit_code == 0, done.output
+    (row,) = pq.read_table(tmp_path / "f.parquet").to_pylist()
+    assert len(row["images"]) == 4 == row["prompt"][1]["content"].count("<image>") and "videos" not in row
+    bad = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "b.parquet"), "--initial-video", "clip"])
+    assert bad.exit_code == 2 and not (tmp_path / "b.parquet").exists()
