@@ -37,9 +37,15 @@ def to_verl(
     video_root: Path | None = typer.Option(None, help="Directory that relative video paths are relative to."),
     path_map: list[str] = typer.Option([], help="OLD=NEW: rewrite a video path prefix (repeatable)."),
     strict: bool = typer.Option(False, help="Exit with status 1 when any sample was rejected."),
+    initial_video: str = typer.Option(
+        "video",
+        help="How the prompt shows the video: video (a native video part) | frames (the skim decoded now, a "
+        "'<t s>' label before each frame image, as SFT rows and evaluation show it).",
+    ),
     video: dict | None = None,  # the frame-budget flags given (budget_flags)
 ) -> None:
-    """Write verl `RLHFDataset` rows (prompt with <video>, videos, tools_kwargs, reward_model, extra_info).
+    """Write verl `RLHFDataset` rows (prompt with <video> + videos, or with --initial-video frames timestamped
+    <image>s + images; tools_kwargs, reward_model, extra_info).
 
     Samples that cannot be used (missing video, empty answer, segment outside the video...) are not written; they
     are listed with their reason in OUT.rejected.jsonl.
@@ -51,13 +57,15 @@ def to_verl(
     from longvt_plugins.commands.budget_flags import budget_or_exit
     from longvt_plugins.core.budget import FrameBudget
     from longvt_plugins.core.style import STYLES
-    from longvt_plugins.verl.convert import convert, read_samples
+    from longvt_plugins.verl.convert import INITIAL_VIDEO_MODES, convert, read_samples
 
     console = Console(stderr=True)
     if source not in ("auto", "qa", "longvt"):
         raise typer.BadParameter("--source must be auto, qa or longvt")
     if style not in STYLES:
         raise typer.BadParameter(f"--style must be one of {', '.join(STYLES)}")
+    if initial_video not in INITIAL_VIDEO_MODES:
+        raise typer.BadParameter(f"--initial-video must be one of {', '.join(INITIAL_VIDEO_MODES)}")
     budget = budget_or_exit(FrameBudget, video or {}, SKIM)
     try:
         samples = chain.from_iterable(read_samples(path, source) for path in inputs)
@@ -69,6 +77,7 @@ def to_verl(
             style=style,
             video_root=video_root,
             path_map=_path_map(path_map),
+            initial_video=initial_video,
         )
     except (FileNotFoundError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")

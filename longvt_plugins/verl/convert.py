@@ -6,6 +6,9 @@ QA records (JSONL / parquet / a list of dicts from Python). Both become `RLSampl
     data_source        str                 routes the reward (`longvt`, `hacs`, ...)
     prompt             [{role, content}]   system + user "<video>" + duration/skim text + question + instructions
     videos             [{video, fps, min_frames, max_frames, min_pixels, max_pixels}]   (a FrameBudget)
+       - or, with initial_video="frames" -
+    prompt             [{role, content}]   system + user ("<t s><image>" per skim frame) + the same text
+    images             [{bytes, min_pixels, max_pixels}]   the skim frames as PNG, min = max = the frame's own pixels
     ability            str
     reward_model       {style: "model", ground_truth}
     extra_info         {index, split, qa_id, question, answer, video_path, duration, video_segment,
@@ -15,6 +18,15 @@ The schema is explicit (`ROW_SCHEMA`): Arrow would otherwise union struct keys a
 keys a row lacks (a `max_frames: None` reaching qwen_vl_utils), or type a column `null` when its first rows are
 empty. A sample that cannot be used (missing or unreadable video, empty question or answer, a segment outside the
 video) is never written: it goes to `<out>.rejected.jsonl` with its reason, and the report counts it.
+
+The initial video (`initial_video`): `video` hands verl a native video part that qwen_vl_utils samples at rollout
+time (upstream's layout, the default). `frames` decodes the skim here with `core.video.sample_video` - the call the
+agent makes for its skim - and writes each frame as an image after its "<t s>" label (`core.crop_tool.
+timestamped_parts`), which is how SFT rows (`as_frames`) and evaluation show the skim; a policy trained on those
+sees the same first turn in RL. Each image's `min_pixels` = `max_pixels` = its own size, so qwen_vl_utils'
+`fetch_image` (which would otherwise scale a small frame up to its 4-token minimum) hands the processor the very
+pixels the agent would. The two modes write different columns (`videos` or `images`), each file with its own
+explicit schema.
 """
 
 from __future__ import annotations
@@ -27,15 +39,17 @@ from pathlib import Path
 from typing import Any
 
 from longvt_plugins.core.budget import SKIM, FrameBudget
-from longvt_plugins.core.crop_tool import CROP_VIDEO_NAME, skim_text
+from longvt_plugins.core.crop_tool import CROP_VIDEO_NAME, skim_text, timestamped_parts
 from longvt_plugins.core.prompts import load_prompt
 from longvt_plugins.core.style import check_style
-from longvt_plugins.core.video import VideoError, VideoInfo, plan_window, probe
+from longvt_plugins.core.video import VideoError, VideoInfo, plan_window, probe, sample_video
 
 # The `videos` column carries these FrameBudget fields to verl's qwen_vl_utils (the processor brings its own patch).
 VIDEO_FIELDS = ("fps", "min_frames", "max_frames", "min_pixels", "max_pixels")
 # A ground-truth segment may overshoot the probed duration by container rounding; more than this is an error.
 SEGMENT_SLACK_S = 1.0
+# How the initial prompt shows the video: a native video part (upstream) or the agent's timestamped skim frames.
+INITIAL_VIDEO_MODES = ("video", "frames")
 
 
 @dataclass
@@ -65,8 +79,11 @@ class ConvertReport:
 
 
 # ----------------------------------------------------------------------------------------------------- schema
-def row_schema():
+def row_schema(initial_video: str = "video"):
+    """The Arrow schema of one file: `videos` or `images` (never both, never a column of nulls)."""
     import pyarrow as pa
+
+    _check_initial_video(initial_video)
 
     message = pa.struct([("role", pa.string()), ("content", pa.string())])
     video = pa.struct(
@@ -96,16 +113,23 @@ def row_schema():
             ("tools_kwargs", tools_kwargs),
         ]
     )
+    image = pa.struct([("bytes", pa.binary()), ("min_pixels", pa.int64()), ("max_pixels", pa.int64())])
+    media = ("videos", pa.list_(video)) if initial_video == "video" else ("images", pa.list_(image))
     return pa.schema(
         [
             ("data_source", pa.string()),
             ("prompt", pa.list_(message)),
-            ("videos", pa.list_(video)),
+            media,
             ("ability", pa.string()),
             ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
             ("extra_info", extra_info),
         ]
     )
+
+
+def _check_initial_video(mode: str) -> None:
+    if mode not in INITIAL_VIDEO_MODES:
+        raise ValueError(f"initial_video must be one of {', '.join(INITIAL_VIDEO_MODES)}, got {mode!r}")
 
 
 # ----------------------------------------------------------------------------------------------------- readers
@@ -225,6 +249,28 @@ def _question_text(sample: RLSample) -> str:
     return sample.question.strip() + "\n" + "\n".join(sample.options)
 
 
+def _png(image) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")  # lossless: the rollout sees the decoded pixels, not a re-compression
+    return buf.getvalue()
+
+
+def _skim_frames(info: VideoInfo, video: FrameBudget) -> tuple[str, list[dict[str, Any]], list[float]]:
+    """The skim as the agent shows it: "<t s><image>" per frame (prompt text), the `images` entries, the times."""
+    got = sample_video(info.path, video)
+    text, images = "", []
+    for part in timestamped_parts(got.to_pil(), got.timestamps):
+        if part["type"] == "text":
+            text += part["text"]
+            continue
+        w, h = part["image"].size
+        images.append({"bytes": _png(part["image"]), "min_pixels": w * h, "max_pixels": w * h})
+        text += "<image>"
+    return text, images, [float(t) for t in got.timestamps]
+
+
 def build_row(
     sample: RLSample,
     info: VideoInfo,
@@ -233,14 +279,22 @@ def build_row(
     split: str,
     video: FrameBudget,
     style: str = "tool",
+    initial_video: str = "video",
 ) -> dict[str, Any]:
     """The parquet row for one checked sample whose video has been probed (`info`)."""
-    frames, _ = plan_window(
-        info, None, None, fps=video.fps, min_frames=video.min_frames, max_frames=video.max_frames
-    )
-    timestamps = [i / info.fps for i in frames]
+    _check_initial_video(initial_video)
+    if initial_video == "frames":
+        head, images, timestamps = _skim_frames(info, video)
+        media: dict[str, Any] = {"images": images}
+    else:
+        frames, _ = plan_window(
+            info, None, None, fps=video.fps, min_frames=video.min_frames, max_frames=video.max_frames
+        )
+        timestamps = [i / info.fps for i in frames]
+        head = "<video>"
+        media = {"videos": [{"video": info.path, **{k: getattr(video, k) for k in VIDEO_FIELDS}}]}
     question = _question_text(sample)
-    user = f"<video>{skim_text(info, timestamps)}\n{question}\n\n{load_prompt(f'agent_{style}').strip()}"
+    user = f"{head}{skim_text(info, timestamps)}\n{question}\n\n{load_prompt(f'agent_{style}').strip()}"
     segment = sample.segment
     return {
         "data_source": sample.data_source,
@@ -248,7 +302,7 @@ def build_row(
             {"role": "system", "content": load_prompt("agent_system").strip()},
             {"role": "user", "content": user},
         ],
-        "videos": [{"video": info.path, **{k: getattr(video, k) for k in VIDEO_FIELDS}}],
+        **media,
         "ability": "video_qa",
         "reward_model": {"style": "model", "ground_truth": sample.answer.strip()},
         "extra_info": {
@@ -293,13 +347,18 @@ def convert(
     style: str = "tool",
     video_root: str | Path | None = None,
     path_map: dict[str, str] | None = None,
+    initial_video: str = "video",
 ) -> ConvertReport:
-    """Write the usable samples as a verl RL parquet; the others (with reasons) next to it. Never drops silently."""
+    """Write the usable samples as a verl RL parquet; the others (with reasons) next to it. Never drops silently.
+
+    `initial_video`: `video` (a native video part, the default) or `frames` (the skim decoded here, as the agent
+    shows it: timestamped images; `video` is then the skim budget, patch_size included)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     check_style(style)
-    if video.total_pixels is not None:
+    _check_initial_video(initial_video)
+    if initial_video == "video" and video.total_pixels is not None:
         raise ValueError("the verl videos column has no total_pixels; leave FrameBudget.total_pixels None")
     video.validate()
     root = Path(video_root) if video_root else None
@@ -321,12 +380,13 @@ def convert(
             if isinstance(info, VideoError):
                 raise SampleRejected(f"video unusable: {info}")
             check_sample(sample, info)
-            rows.append(build_row(sample, info, index=len(rows), split=split, video=video, style=style))
-        except (SampleRejected, ValueError) as exc:
+            rows.append(build_row(sample, info, index=len(rows), split=split, video=video, style=style,
+                                  initial_video=initial_video))  # fmt: skip
+        except (SampleRejected, VideoError, ValueError) as exc:
             report.rejected.append({"reason": str(exc), "sample": asdict(sample)})
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".tmp")
-    pq.write_table(pa.Table.from_pylist(rows, schema=row_schema()), tmp)
+    pq.write_table(pa.Table.from_pylist(rows, schema=row_schema(initial_video)), tmp)
     tmp.replace(out_path)  # a crashed run never leaves a half-written parquet under the real name
     report.written = len(rows)
     rejected_path = out_path.with_name(out_path.name + ".rejected.jsonl")

@@ -2,7 +2,8 @@
 
 - `sft.jsonl`: accepted traces as SFT/RFT rows for the lmms-engine plugin (dataset type `longvt_imcott`);
 - `rl.parquet`: kept QA as verl RL rows, through the verl plugin's converter (same prompt / video settings as
-  the RL recipe), rejected samples beside it with their reasons;
+  the RL recipe), rejected samples beside it with their reasons; `rl_initial_video: frames` shows the skim as
+  timestamped frames, as the `sft` rows and evaluation do (a policy SFT-trained on our traces wants that);
 - `eval.jsonl`: kept QA as evaluation rows (video, question, answer, evidence span) for our lmms-eval tasks.
 
 One unit per product, so a failure of one (say, verl missing) does not block the others. Run it unsharded: it
@@ -29,6 +30,9 @@ class ExportStage(Stage):
     defaults = {
         "products": list(PRODUCTS),
         "split": "train",
+        # rl.parquet's initial video: "video" (a native video part, upstream's layout) or "frames" (the skim
+        # decoded at export, "<t s>" + image per frame, as SFT rows and evaluation present it)
+        "rl_initial_video": "video",
         **dict.fromkeys(FrameBudget.option_names("rl_")),
     }
 
@@ -40,8 +44,10 @@ class ExportStage(Stage):
         kept_qa = [q for q in inputs["filter-vl"] if q.get("keep")]
         accepted = [t for t in inputs["traces"] if t.get("accepted")]
         payload = {"qa": kept_qa, "traces": accepted}
-        # The unit key carries the input ids, so new upstream records make a new unit (the export re-runs).
-        digest = _digest([q["id"] for q in kept_qa] + [t["id"] for t in accepted])
+        # The unit key carries the input ids and the options, so new upstream records or a changed option make a
+        # new unit (the export re-runs).
+        options = json.dumps(self.options, sort_keys=True, default=str)
+        digest = _digest([q["id"] for q in kept_qa] + [t["id"] for t in accepted] + [options])
         return [Unit(f"{p}@{digest}", "", {**payload, "product": p}) for p in products], []
 
     def run(self, unit):
@@ -74,7 +80,8 @@ class ExportStage(Stage):
             for i, q in enumerate(unit.payload["qa"])
         ]
         video = FrameBudget.from_options(self.options, "rl_", SKIM)
-        report = convert(samples, out / "rl.parquet", video=video, split=str(self.options["split"]))
+        report = convert(samples, out / "rl.parquet", video=video, split=str(self.options["split"]),
+                         initial_video=str(self.options["rl_initial_video"]))  # fmt: skip
         return [
             {"id": "rl", "path": report.out_path, "rows": report.written, "rejected": len(report.rejected)}
         ]
