@@ -123,3 +123,33 @@ def test_sft_row_renders_the_same_prompt_and_frames_as_the_agent(tmp_path, mini_
     assert len(material.images) == len(final_images) == 16  # 8 skim frames + 8 crop frames
     for a, b in zip(material.images, final_images, strict=True):
         assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_reading_drills_show_exactly_the_frames_their_answers_name(tmp_path, mini_items):
+    """The perception drills mixed into SFT: every colour an answer names is the colour of the frame it labels (as
+    the lmms-engine loader decodes it), one skim drill per video, one crop drill per trace, flash frames alone."""
+    from longvt_plugins.lmms_engine.media import MediaLoader
+    from longvt_plugins.lmms_engine.rows import parse_row
+    from longvt_plugins.miniature.data import _LISTED, build_traces
+
+    out = build_traces(tmp_path / "pipe", mini_items[:3], direct_every=0)
+    rows = [json.loads(line) for line in open(out["train"])]
+    drills = [r for r in rows if r["meta"].get("style") == "drill"]
+    traces = [r for r in rows if r["meta"].get("style") != "drill"]
+    assert len(traces) == 3
+    multi = [r for r in drills if "-read-" in r["id"]]
+    single = [r for r in drills if "-frame-" in r["id"]]
+    assert sorted(r["id"].rsplit("-", 1)[1] for r in multi) == ["crop"] * 3 + ["skim"]  # the 3 share one skim
+    assert single and all(r["messages"][1]["content"][1]["type"] == "image_url" for r in single)
+    for r in drills:
+        assert "tools" not in r  # no tools block: a short prompt is the point of a drill
+        parsed = parse_row(r, r["id"])
+        material = MediaLoader(None).load(parsed)
+        answer = r["messages"][-1]["content"][0]["text"]
+        listed = _LISTED.findall(answer)
+        assert [c for _, c in listed] == _colours(material.images), r["id"]
+        labels = [p["text"] for m in material.messages for p in m["content"]
+                  if p.get("type") == "text" and p["text"].startswith("<")]  # fmt: skip
+        assert [float(t) for t, _ in listed] == [float(x.strip("<s>")) for x in labels]
+    assert all(_LISTED.findall(r["messages"][-1]["content"][0]["text"])[0][1] in task.FLASH_COLOURS
+               for r in single if "crop frame" in r["source"])  # fmt: skip

@@ -10,6 +10,7 @@ baseline style it is compared against.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from pathlib import Path
 
@@ -81,7 +82,112 @@ def direct_row(sft_row: dict) -> dict:
     }
 
 
-def build_traces(workdir: str | Path, items: list[MiniItem], *, direct_every: int = 4, teacher=None) -> dict:
+PERCEPTION_PROMPT = "Name the colour of every frame, with its timestamp."
+
+
+def perception_rows(sft_row: dict) -> list[dict]:
+    """Short reading drills from one accepted trace (the frames and the listing its teacher wrote; no tools block):
+
+    - the skim frames -> the trace's first-turn listing ("Skim: 0s red, 18s blue, ...");
+    - the crop's frames (the same window and crop budget as the replayed tool turn) -> "Crop: ... The flash is X."
+
+    Why: a model trained from scratch must first learn to read its frames. In a full trace the ~16 listed colours
+    sit behind a ~600-token prompt (system, tools block, instructions), and attention spread over it learned to
+    repeat one colour for every frame (the listing at chance after 375 steps). A drill shows the same frames with a
+    one-line prompt: the LLaVA-style perception data mixed into instruction tuning, here derived from the traces.
+    """
+    msgs = sft_row["messages"]
+    skim = next(p for p in msgs[1]["content"] if p.get("type") == "video_url")
+    out = []
+    first = msgs[2]["content"][0]["text"]
+    listing = first.removeprefix("<think>").split(". The ")[0]
+    out.append(_drill(sft_row, "skim", skim["video_url"], listing + "."))
+    calls = msgs[2].get("tool_calls") or []
+    tool = next((m for m in msgs[3:] if m.get("role") == "tool"), None)
+    final = next((m for m in msgs[3:] if m.get("role") == "assistant"), None)
+    if calls and tool and final:
+        args = calls[0]["function"]["arguments"]
+        budget = {k: v for k, v in (tool.get("budget") or {}).items() if k in ("fps", "min_frames", "max_frames",
+                                                                             "min_pixels", "max_pixels")}  # fmt: skip
+        crop = {"url": skim["video_url"]["url"], **budget, "as_frames": True,
+                "video_start": float(args["start_time"]), "video_end": float(args["end_time"])}  # fmt: skip
+        text = final["content"][0]["text"]
+        listing = text.removeprefix("<think>").split("</think>")[0]
+        out.append(_drill(sft_row, "crop", crop, listing))
+    return out
+
+
+_LISTED = re.compile(r"(\d+(?:\.\d+)?)s (\w+)")
+
+
+def frame_drills(sft_row: dict, folder: Path) -> list[dict]:
+    """One-frame reading drills: each skim frame, and the crop's flash frames, alone with its label -> "18s red.".
+
+    Why: with eight frames in a row the student has two things to learn at once - which frame to look at and what
+    its colour is called - and neither gets a clear gradient without the other (after 500 steps on full traces and
+    eight-frame drills it still named one colour for every frame; logits moved < 0.1 when every frame changed).
+    With one frame, where to look is trivial and the frame -> colour-word mapping is learned first. The frames are
+    the ones the agent decodes (same budgets, `core.video.sample_window`), saved losslessly.
+    """
+    from longvt_plugins.core.budget import FrameBudget
+    from longvt_plugins.core.video import sample_window
+    from longvt_plugins.miniature.task import FLASH_COLOURS
+
+    rows = []
+    for drill in perception_rows(sft_row):
+        spec = drill["messages"][1]["content"][0]["video_url"]
+        budget = FrameBudget(
+            **{k: spec[k] for k in ("fps", "min_frames", "max_frames", "min_pixels", "max_pixels")}
+        )
+        got = sample_window(spec["url"], spec.get("video_start"), spec.get("video_end"), budget)
+        listed = _LISTED.findall(drill["messages"][2]["content"][0]["text"])
+        kind = drill["id"].rsplit("-", 1)[-1]
+        for (stamp, colour), frame, t in zip(listed, got.to_pil(), got.timestamps, strict=True):
+            if kind == "crop" and colour not in FLASH_COLOURS:
+                continue  # the skim already shows every scene colour; from a crop, its flash
+            png = folder / f"{Path(spec['url']).stem}_{t:.2f}.png"
+            if not png.exists():
+                png.parent.mkdir(parents=True, exist_ok=True)
+                frame.save(png)
+            label = f"<{stamp}s>" if "." in stamp else f"<{float(stamp):.1f}s>"
+            rows.append({
+                "id": f"{sft_row['id']}-frame-{t:.2f}",
+                "video": sft_row["video"],
+                "messages": [
+                    sft_row["messages"][0],
+                    {"role": "user", "content": [{"type": "text", "text": label},
+                                                 {"type": "image_url", "image_url": {"url": str(png)}},
+                                                 {"type": "text", "text": PERCEPTION_PROMPT}]},  # fmt: skip
+                    {"role": "assistant", "content": [{"type": "text", "text": f"{stamp}s {colour}."}]},
+                ],
+                "source": f"miniature one-frame drill ({kind} frame of {sft_row['id']})",
+                "meta": dict(sft_row.get("meta") or {}, style="drill"),
+            })  # fmt: skip
+    return rows
+
+
+def _drill(sft_row: dict, kind: str, video: dict, answer: str) -> dict:
+    return {
+        "id": f"{sft_row['id']}-read-{kind}",
+        "video": sft_row["video"],
+        "messages": [
+            sft_row["messages"][0],
+            {
+                "role": "user",
+                "content": [
+                    {"type": "video_url", "video_url": video},
+                    {"type": "text", "text": PERCEPTION_PROMPT},
+                ],
+            },  # fmt: skip
+            {"role": "assistant", "content": [{"type": "text", "text": answer}]},
+        ],
+        "source": f"miniature reading drill ({kind} frames of {sft_row['id']})",
+        "meta": dict(sft_row.get("meta") or {}, style="drill"),
+    }
+
+
+def build_traces(workdir: str | Path, items: list[MiniItem], *, direct_every: int = 4, drills: bool = True,
+                 teacher=None) -> dict:  # fmt: skip
     """Run stage 7 (+ export) over the items with the oracle teacher on a loopback OpenAI server.
 
     `teacher`: another OpenAI handler (tests use a misbehaving one). Returns {"sft": path, "eval": path,
@@ -102,6 +208,18 @@ def build_traces(workdir: str | Path, items: list[MiniItem], *, direct_every: in
     rows = read_jsonl(sft)
     # A direct-style copy of every `direct_every`-th trace (0: none): enough to learn the style, cheap to train.
     train = rows + ([direct_row(r) for r in rows[::direct_every]] if direct_every else [])
+    if drills:  # one skim drill per video (its 8 questions share the skim), one crop drill per trace
+        seen: set[str] = set()
+        for d in (d for r in rows for d in perception_rows(r)):
+            key = json.dumps(d["messages"][1], sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                train.append(d)
+        frames: dict[str, dict] = {}
+        for r in rows:
+            for d in frame_drills(r, workdir / "export" / "frames"):
+                frames.setdefault(d["messages"][1]["content"][1]["image_url"]["url"], d)
+        train += list(frames.values())
     write_jsonl_atomic(workdir / "export" / "train.jsonl", train)
     rejections = json.loads((workdir / "traces" / "rejections.json").read_text())
     return {

@@ -59,5 +59,94 @@ def make_student(out_dir: str | Path, *, seed: int = 0) -> Path:
         seed,
         "Qwen2.5-VL (miniature)",
     )
+    init_copy_heads(path, seed=seed)
+    calibrate_projector(path)
     # Not a "random tiny model" once trained: the marker is the fixture's, the training run removes it.
     return path
+
+
+def init_copy_heads(model_dir: str | Path, *, seed: int = 0) -> None:
+    """Mimetic initialisation of the LM's attention (after Trockman & Kolter, 2023): in every layer, one query head
+    of each key/value group gets value/output projections that write back the subspace they read, so from step 0 the
+    head copies what it attends to.
+
+    Why: everything the miniature asks is a copy - a frame's colour into the listing, the asked scene's timestamp
+    into the call, the flash colour into the answer - and a randomly initialised tiny transformer learns to copy only
+    after a long plateau. Measured on this student, text-only ("<18.0s> red ..." -> "18s red"): 1/12 colours copied
+    after 600 steps (batch 1, lr 2e-3) and 5/12 after 2,000 with a plain Qwen2; 12/12 after 400 with this init.
+    """
+    import torch
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in model.model.language_model.layers:
+            att = layer.self_attn
+            d, hd = att.o_proj.weight.shape[0], att.head_dim
+            kv_heads, q_heads = att.v_proj.weight.shape[0] // hd, att.o_proj.weight.shape[1] // hd
+            basis, _ = torch.linalg.qr(torch.randn(d, d, generator=gen))
+            for g in range(kv_heads):
+                sub = basis[:, g * hd : (g + 1) * hd].T  # (hd, d): an orthonormal slice of the residual space
+                att.v_proj.weight[g * hd : (g + 1) * hd] = sub
+                h = g * (q_heads // kv_heads)  # the group's first query head writes it back
+                att.o_proj.weight[:, h * hd : (h + 1) * hd] = sub.T
+    model.save_pretrained(model_dir)
+
+
+# The scale of the LM's residual stream after its first layer (measured on a trained student: ~8-13).
+IMAGE_FEATURE_NORM = 8.0
+
+
+def calibrate_projector(model_dir: str | Path) -> dict:
+    """Stand-in for a pretrained, language-aligned vision tower: set the projector once so that a palette frame's
+    visual token is its colour word's embedding, scaled to the residual stream.
+
+    Real LongVT starts from Qwen2.5-VL, whose ViT and projector were pretrained to put what a frame shows into the
+    language model's space; that alignment is not what the miniature is about, and a 0.8M-parameter student does not
+    learn it from scratch in minutes on a CPU. What was measured without it: trained end to end, the tower collapsed
+    every palette frame onto one embedding (cosine 1.0); frozen at its random init, the frames' tokens were drowned
+    in the residual stream (norm ~0.3 against ~8) and after 700 steps the student named 6 of 12 colours from a
+    single frame and one colour for every skim frame. So the tower stays frozen (recipes/miniature freeze
+    `model.visual`) and its last projector layer is solved here (least squares over the 12 palette frames) to map
+    each frame to `IMAGE_FEATURE_NORM` x the unit embedding of " <colour>". Everything after that - reading the
+    right frame, cropping the right window, answering - is learned by SFT.
+    """
+    import torch
+    from PIL import Image
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    from longvt_plugins.miniature.task import FLASH_COLOURS, FRAME_PIXELS, SCENE_COLOURS, colour_frame
+
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir)
+    proc = AutoProcessor.from_pretrained(model_dir)
+    names = [*SCENE_COLOURS, *FLASH_COLOURS]
+    ids = [proc.tokenizer.encode(" " + n, add_special_tokens=False) for n in names]
+    if any(len(i) != 1 for i in ids):
+        raise RuntimeError(
+            f"every colour must be one token of the student's tokenizer: {dict(zip(names, ids, strict=True))}"
+        )
+    side = int(FRAME_PIXELS**0.5)
+    frames = [Image.fromarray(colour_frame(n)).resize((side, side), Image.BICUBIC) for n in names]
+    px = proc.image_processor(
+        images=frames, return_tensors="pt", min_pixels=FRAME_PIXELS, max_pixels=FRAME_PIXELS
+    )
+    visual = model.model.visual
+    last = visual.merger.mlp[-1]
+    seen: list = []
+    hook = last.register_forward_hook(lambda mod, args, out: seen.append(args[0]))
+    with torch.no_grad():
+        visual(px["pixel_values"], grid_thw=px["image_grid_thw"])
+        hook.remove()
+        hidden = seen[0]  # (12, d): the projector's hidden layer, one row per palette frame
+        words = model.get_input_embeddings().weight[[i[0] for i in ids]]
+        target = IMAGE_FEATURE_NORM * torch.nn.functional.normalize(words, dim=-1)
+        ones = torch.ones(len(names), 1)
+        sol = torch.linalg.lstsq(torch.cat([hidden, ones], 1), target, driver="gelsd").solution  # (d+1, out)
+        last.weight.copy_(sol[:-1].T)
+        last.bias.copy_(sol[-1])
+        out = visual(px["pixel_values"], grid_thw=px["image_grid_thw"])
+        out = out.pooler_output if hasattr(out, "pooler_output") else out
+    fit = float((out - target).norm(dim=-1).max())
+    model.save_pretrained(model_dir)
+    return {"colours": len(names), "max_fit_error": fit, "norm": float(out.norm(dim=-1).mean())}
