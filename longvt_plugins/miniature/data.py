@@ -88,7 +88,8 @@ PERCEPTION_PROMPT = "Name the colour of every frame, with its timestamp."
 def perception_rows(sft_row: dict) -> list[dict]:
     """Short reading drills from one accepted trace (the frames and the listing its teacher wrote; no tools block):
 
-    - the skim frames -> the trace's first-turn listing ("Skim: 0s red, 18s blue, ...");
+    - the skim frames -> every one of them read ("Skim: 0s red, 18s blue, ..."; the trace's own think stops at the
+      asked scene);
     - the crop's frames (the same window and crop budget as the replayed tool turn) -> "Crop: ... The flash is X."
 
     Why: a model trained from scratch must first learn to read its frames. In a full trace the ~16 listed colours
@@ -98,10 +99,7 @@ def perception_rows(sft_row: dict) -> list[dict]:
     """
     msgs = sft_row["messages"]
     skim = next(p for p in msgs[1]["content"] if p.get("type") == "video_url")
-    out = []
-    first = msgs[2]["content"][0]["text"]
-    listing = first.removeprefix("<think>").split(". The ")[0]
-    out.append(_drill(sft_row, "skim", skim["video_url"], listing + "."))
+    out = [_drill(sft_row, "skim", skim["video_url"], f"Skim: {_read(skim['video_url'])}.")]
     calls = msgs[2].get("tool_calls") or []
     tool = next((m for m in msgs[3:] if m.get("role") == "tool"), None)
     final = next((m for m in msgs[3:] if m.get("role") == "assistant"), None)
@@ -164,6 +162,21 @@ def frame_drills(sft_row: dict, folder: Path) -> list[dict]:
                 "meta": dict(sft_row.get("meta") or {}, style="drill"),
             })  # fmt: skip
     return rows
+
+
+def _read(spec: dict) -> str:
+    """Every frame of a video part read the teacher's way (decoded with the part's budget, nearest palette colour):
+    the trace's own think stops at the asked scene, a drill lists them all."""
+    from longvt_plugins.core.budget import FrameBudget
+    from longvt_plugins.core.video import sample_window
+    from longvt_plugins.miniature.task import nearest_colour
+    from longvt_plugins.miniature.teacher import _listing
+
+    budget = FrameBudget(
+        **{k: spec[k] for k in ("fps", "min_frames", "max_frames", "min_pixels", "max_pixels")}
+    )
+    got = sample_window(spec["url"], spec.get("video_start"), spec.get("video_end"), budget)
+    return _listing([(t, nearest_colour(f)) for f, t in zip(got.to_pil(), got.timestamps, strict=True)])
 
 
 def _drill(sft_row: dict, kind: str, video: dict, answer: str) -> dict:

@@ -25,7 +25,7 @@ def _corpus() -> list[str]:
     texts += [hermes_tools_block([CROP_VIDEO_SCHEMA]), json.dumps(CROP_VIDEO_SCHEMA)]
     for c in SCENE_COLOURS:
         texts += [q.format(colour=c) for q in QUESTION_TEMPLATES]
-        texts.append(f"<think>Skim: 0s {c}, 18s {c}. The {c} scene is at 36s.</think>")
+        texts.append(f"<think>Asked: {c}. Skim: 0s {c}, 18s {c}: found. Crop 16-32s.</think>")
     for f in FLASH_COLOURS:
         texts.append(f"<think>Crop: 16s {f}, 18s {f}. The flash is {f}.</think><answer>{f}</answer>")
     texts.append(" ".join(f"<{t}.0s> {t}.0, {t}.00s" for t in range(0, 130)))

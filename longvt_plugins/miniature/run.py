@@ -22,7 +22,7 @@ from longvt_plugins.miniature import task
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "miniature"
 # Sizes of the default run (the CI test passes smaller ones).
-TRAIN_VIDEOS, TEST_VIDEOS, SFT_STEPS, RFT_STEPS = 100, 5, 500, 60
+TRAIN_VIDEOS, TEST_VIDEOS, SFT_STEPS, RFT_STEPS = 100, 5, 1000, 60
 # What a checkpoint needs to load and run (the trainer's own files stay in the run folder).
 SHIPPED_FILES = (
     "config.json",
