@@ -40,6 +40,17 @@ RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "eval" / "run_eval.sh
 TINY_FLAGS = "--num-gpu-blocks-override 4096 --enforce-eager --gpu-memory-utilization 0.3"
 
 
+def build_budgets():
+    """The agent's limits for the forced-call test. A builder of its own so that the CPU suite can call it
+    (tests/test_gpu_api_drift.py): a GPU-only test that uses a removed API otherwise fails only on a GPU host."""
+    from longvt_plugins.core.agent import AgentBudgets
+    from longvt_plugins.core.budget import SKIM
+
+    budgets = AgentBudgets(skim=SKIM.replace(max_frames=16), max_turns=2)
+    budgets.validate()
+    return budgets
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -83,12 +94,12 @@ def test_recipe_flags_reach_the_server(server):
 
 
 def test_agent_skims_and_forced_calls_go_through_vllms_parser(server, tiny_model_dir, sample_video):
-    from longvt_plugins.core.agent import AgentBudgets, run_agent
+    from longvt_plugins.core.agent import run_agent
     from longvt_plugins.core.backends import GenerationParams, make_backend
 
     base_url, _ = server
     backend = make_backend(base_url=base_url, served_model=str(tiny_model_dir))
-    budgets = AgentBudgets(skim_max_frames=16, max_turns=2)
+    budgets = build_budgets()
     forced = {"tool_choice": {"type": "function", "function": {"name": "crop_video"}}}
     trace = run_agent(
         sample_video.path, "What is shown at 20 s?", backend, budgets,
