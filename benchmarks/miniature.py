@@ -110,7 +110,7 @@ def section(report: dict, rows, curves, a) -> str:
         "engineers' test suites were running: wall times are inflated). Task and model: docs/miniature.md.",
         "",
         f"Data: {report['data']['items']} training questions ({report['data']['rejections']['accepted']} traces "
-        f"accepted by stage 7) + direct-style copies; SFT {report['sft'].get('steps', '?')} steps in "
+        f"accepted by stage 7) + direct-style copies + reading drills (docs/miniature.md); SFT {report['sft'].get('steps', '?')} steps in "
         f"{report['sft']['wall_s']:.0f} s wall. Held-out test split: {n} questions, chance {_pct(tool.get('chance', 0.25))}.",
         "",
         "| held-out metric | SFT, tool | SFT, direct (no tool, same skim) |"

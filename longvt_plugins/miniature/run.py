@@ -44,13 +44,13 @@ def build_student(work: Path, seed: int = 0) -> Path:
     return out
 
 
-def build_data(work: Path, split: str, videos: int, *, direct_every: int = 4) -> dict:
+def build_data(work: Path, split: str, videos: int, *, direct_every: int = 4, drills: bool = True) -> dict:
     from longvt_plugins.miniature.data import build_traces
 
     t0 = time.perf_counter()
     items = task.make_split(work / "videos", split, videos)
     t1 = time.perf_counter()
-    out = build_traces(work / f"pipeline-{split}", items, direct_every=direct_every)
+    out = build_traces(work / f"pipeline-{split}", items, direct_every=direct_every, drills=drills)
     out.update(items=len(items), videos_s=round(t1 - t0, 1), traces_s=round(time.perf_counter() - t1, 1))
     return out
 
