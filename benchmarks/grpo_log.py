@@ -13,9 +13,13 @@ import argparse
 import json
 import re
 import statistics
+import sys
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from plot import panel  # noqa: E402 - the benchmarks' shared PNG panel
 
 STEP = re.compile(r"\bstep:(\d+) ")
 KV = re.compile(r"([\w\-/@]+):(?:np\.\w+\()?([-0-9.e]+)\)?")
@@ -62,18 +66,12 @@ def draw(points: list[tuple[int, float]], out: Path, title: str) -> None:
     w, h, pad = 640, 400, 50
     img = Image.new("RGB", (w, h), "white")
     d = ImageDraw.Draw(img)
-    pw, ph = w - 2 * pad, h - 2 * pad
-    top = max([v for _, v in points] + [1.0])
-    max_step = max((s for s, _ in points), default=1)
-    d.rectangle((pad, pad, pad + pw, pad + ph), outline="black")
     d.text((pad, pad - 30), title, fill="black")
-    d.text((pad, pad - 16), f"score mean (0..{top:.2g})", fill="black")
-    d.text((pad, pad + ph + 6), f"step 1 .. {max_step}", fill="black")
-    xy = [(pad + pw * (s - 1) / max(max_step - 1, 1), pad + ph - ph * v / top) for s, v in points]
-    if len(xy) > 1:
-        d.line(xy, fill=(30, 60, 220), width=2)
-    for x, y in xy:
-        d.ellipse((x - 3, y - 3, x + 3, y + 3), fill=(220, 30, 30))
+    top = max([v for _, v in points] + [1.0])
+    last = max((s for s, _ in points), default=1)
+    panel(
+        d, (pad, pad, w - 2 * pad, h - 2 * pad), points, "score mean", top=top, first_step=1, last_step=last
+    )
     img.save(out)
 
 

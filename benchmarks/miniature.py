@@ -14,10 +14,14 @@ import argparse
 import json
 import platform
 import re
+import sys
 import time
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from plot import panel  # noqa: E402 - the benchmarks' shared PNG panel
 
 HERE = Path(__file__).resolve().parent
 PANELS = (("loss", "train loss"), ("valid_call_rate", "valid tool-call rate"), ("mean_iou", "crop IoU"),
@@ -49,16 +53,9 @@ def draw(curves: dict[str, list[tuple[int, float]]], out: Path) -> None:
     max_step = max((s for pts in curves.values() for s, _ in pts), default=1) or 1
     for k, (key, title) in enumerate(PANELS):
         x0, y0 = pad + (k % 2) * (pw + pad), pad + (k // 2) * (ph + pad)
-        d.rectangle((x0, y0, x0 + pw, y0 + ph), outline="black")
         pts = curves.get(key, [])
         top = max([v for _, v in pts] + [1.0]) if key == "loss" else 1.0
-        d.text((x0, y0 - 16), f"{title} (0..{top:.2g})", fill="black")
-        d.text((x0, y0 + ph + 4), f"step 0 .. {max_step}", fill="black")
-        xy = [(x0 + pw * s / max_step, y0 + ph - ph * v / top) for s, v in pts]
-        if len(xy) > 1:
-            d.line(xy, fill=(30, 60, 220), width=2)
-        for x, y in xy:
-            d.ellipse((x - 3, y - 3, x + 3, y + 3), fill=(220, 30, 30))
+        panel(d, (x0, y0, pw, ph), pts, title, top=top, first_step=0, last_step=max_step)
     img.save(out)
 
 
