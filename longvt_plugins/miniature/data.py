@@ -118,7 +118,7 @@ def perception_rows(sft_row: dict) -> list[dict]:
 _LISTED = re.compile(r"(\d+(?:\.\d+)?)s (\w+)")
 
 
-def frame_drills(sft_row: dict, folder: Path) -> list[dict]:
+def frame_drills(sft_row: dict, folder: Path, drills: list[dict] | None = None) -> list[dict]:
     """One-frame reading drills: each skim frame, and the crop's flash frames, alone with its label -> "18s red.".
 
     Why: with eight frames in a row the student has two things to learn at once - which frame to look at and what
@@ -132,7 +132,7 @@ def frame_drills(sft_row: dict, folder: Path) -> list[dict]:
     from longvt_plugins.miniature.task import FLASH_COLOURS
 
     rows = []
-    for drill in perception_rows(sft_row):
+    for drill in perception_rows(sft_row) if drills is None else drills:
         spec = drill["messages"][1]["content"][0]["video_url"]
         budget = FrameBudget(
             **{k: spec[k] for k in ("fps", "min_frames", "max_frames", "min_pixels", "max_pixels")}
@@ -223,14 +223,15 @@ def build_traces(workdir: str | Path, items: list[MiniItem], *, direct_every: in
     train = rows + ([direct_row(r) for r in rows[::direct_every]] if direct_every else [])
     if drills:  # one skim drill per video (its 8 questions share the skim), one crop drill per trace
         seen: set[str] = set()
-        for d in (d for r in rows for d in perception_rows(r)):
-            key = json.dumps(d["messages"][1], sort_keys=True)
-            if key not in seen:
-                seen.add(key)
-                train.append(d)
         frames: dict[str, dict] = {}
         for r in rows:
-            for d in frame_drills(r, workdir / "export" / "frames"):
+            listing = perception_rows(r)  # decoded once, used for the listing drills and the one-frame drills
+            for d in listing:
+                key = json.dumps(d["messages"][1], sort_keys=True)
+                if key not in seen:
+                    seen.add(key)
+                    train.append(d)
+            for d in frame_drills(r, workdir / "export" / "frames", listing):
                 frames.setdefault(d["messages"][1]["content"][1]["image_url"]["url"], d)
         train += list(frames.values())
     write_jsonl_atomic(workdir / "export" / "train.jsonl", train)
