@@ -59,13 +59,16 @@ def make_student(out_dir: str | Path, *, seed: int = 0) -> Path:
         seed,
         "Qwen2.5-VL (miniature)",
     )
-    init_copy_heads(path, seed=seed)
-    calibrate_projector(path)
+    # Both initialisation steps below work on the saved random student in memory; it is written back once.
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path)
+    init_copy_heads(model, seed=seed)
+    calibrate_projector(model, path)
+    model.save_pretrained(path)
     # Not a "random tiny model" once trained: the marker is the fixture's, the training run removes it.
     return path
 
 
-def init_copy_heads(model_dir: str | Path, *, seed: int = 0) -> None:
+def init_copy_heads(model, *, seed: int = 0) -> None:
     """Mimetic initialisation of the LM's attention (after Trockman & Kolter, 2023): in every layer, one query head
     of each key/value group gets value/output projections that write back the subspace they read, so from step 0 the
     head copies what it attends to.
@@ -76,9 +79,7 @@ def init_copy_heads(model_dir: str | Path, *, seed: int = 0) -> None:
     after 600 steps (batch 1, lr 2e-3) and 5/12 after 2,000 with a plain Qwen2; 12/12 after 400 with this init.
     """
     import torch
-    from transformers import Qwen2_5_VLForConditionalGeneration
 
-    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for layer in model.model.language_model.layers:
@@ -91,14 +92,13 @@ def init_copy_heads(model_dir: str | Path, *, seed: int = 0) -> None:
                 att.v_proj.weight[g * hd : (g + 1) * hd] = sub
                 h = g * (q_heads // kv_heads)  # the group's first query head writes it back
                 att.o_proj.weight[:, h * hd : (h + 1) * hd] = sub.T
-    model.save_pretrained(model_dir)
 
 
 # The scale of the LM's residual stream after its first layer (measured on a trained student: ~8-13).
 IMAGE_FEATURE_NORM = 8.0
 
 
-def calibrate_projector(model_dir: str | Path) -> dict:
+def calibrate_projector(model, model_dir: str | Path) -> dict:
     """Stand-in for a pretrained, language-aligned vision tower: set the projector once so that a palette frame's
     visual token is its colour word's embedding, scaled to the residual stream.
 
@@ -114,11 +114,10 @@ def calibrate_projector(model_dir: str | Path) -> dict:
     """
     import torch
     from PIL import Image
-    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+    from transformers import AutoProcessor
 
     from longvt_plugins.miniature.task import FLASH_COLOURS, FRAME_PIXELS, SCENE_COLOURS, colour_frame
 
-    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir)
     proc = AutoProcessor.from_pretrained(model_dir)
     names = [*SCENE_COLOURS, *FLASH_COLOURS]
     ids = [proc.tokenizer.encode(" " + n, add_special_tokens=False) for n in names]
@@ -148,5 +147,4 @@ def calibrate_projector(model_dir: str | Path) -> dict:
         out = visual(px["pixel_values"], grid_thw=px["image_grid_thw"])
         out = out.pooler_output if hasattr(out, "pooler_output") else out
     fit = float((out - target).norm(dim=-1).max())
-    model.save_pretrained(model_dir)
     return {"colours": len(names), "max_fit_error": fit, "norm": float(out.norm(dim=-1).mean())}
