@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -390,6 +391,35 @@ def test_cache_is_safe_across_processes(tmp_path):
     cache = JudgeCache(path)
     assert len(cache) == 450
     assert cache.get("2-149") == (1.0, "reply 149")
+
+
+def test_locked_answers_that_skip_the_busy_timeout_are_retried(monkeypatch):
+    # SQLite returns "database is locked" without waiting in some WAL races; those must be retried, not lost.
+    from longvt_plugins.core.judge import cache as cache_module
+
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise sqlite3.OperationalError("database is locked")
+        return "ok"
+
+    assert cache_module._with_retry(flaky) == "ok" and len(calls) == 3
+    # a real error is not retried
+    calls.clear()
+
+    def broken():
+        calls.append(1)
+        raise sqlite3.DatabaseError("file is not a database")
+
+    with pytest.raises(sqlite3.DatabaseError):
+        cache_module._with_retry(broken)
+    assert len(calls) == 1
+    # a lock that outlives the budget gives up (and the cache then logs a miss)
+    monkeypatch.setattr(cache_module, "_RETRY_SECONDS", 0.05)
+    with pytest.raises(sqlite3.OperationalError):
+        cache_module._with_retry(lambda: (_ for _ in ()).throw(sqlite3.OperationalError("database is locked")))
 
 
 def test_unusable_cache_degrades_to_a_miss(tmp_path):

@@ -16,8 +16,31 @@ from longvt_plugins.core.judge.config import JudgeConfig
 log = logging.getLogger(__name__)
 
 
+# SQLite answers "database is locked" at once, without waiting on busy_timeout, in a few cases that concurrent
+# workers hit: switching a fresh file to WAL, and a snapshot that went stale under another writer. Those are
+# retried here with backoff, inside this budget, before an operation degrades to a miss.
+_RETRY_SECONDS = 30.0
+
+
+def _transient(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def _with_retry(operation):
+    deadline, delay = time.monotonic() + _RETRY_SECONDS, 0.005
+    while True:
+        try:
+            return operation()
+        except sqlite3.Error as exc:
+            if not _transient(exc) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
 class JudgeCache:
-    """Verdicts in one SQLite file, shared by processes (WAL + busy timeout). Errors degrade to a miss."""
+    """Verdicts in one SQLite file, shared by processes (WAL + busy timeout + retry). Errors degrade to a miss."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
@@ -30,21 +53,27 @@ class JudgeCache:
         if self._conn is None or self._pid != os.getpid():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, score REAL NOT NULL, reply TEXT,"
-                " model TEXT, created REAL NOT NULL)"
-            )
+            try:
+                conn.execute("PRAGMA busy_timeout=30000")
+                _with_retry(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+                conn.execute("PRAGMA synchronous=NORMAL")
+                _with_retry(
+                    lambda: conn.execute(
+                        "CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, score REAL NOT NULL,"
+                        " reply TEXT, model TEXT, created REAL NOT NULL)"
+                    )
+                )
+            except sqlite3.Error:
+                conn.close()
+                raise
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
     def get(self, key: str) -> tuple[float, str | None] | None:
         with self._lock:
             try:
-                row = (
-                    self._connection()
+                row = _with_retry(
+                    lambda: self._connection()
                     .execute("SELECT score, reply FROM verdicts WHERE key = ?", (key,))
                     .fetchone()
                 )
@@ -56,9 +85,11 @@ class JudgeCache:
     def put(self, key: str, score: float, reply: str | None, model: str) -> None:
         with self._lock:
             try:
-                self._connection().execute(
-                    "INSERT OR REPLACE INTO verdicts (key, score, reply, model, created) VALUES (?, ?, ?, ?, ?)",
-                    (key, score, reply, model, time.time()),
+                _with_retry(
+                    lambda: self._connection().execute(
+                        "INSERT OR REPLACE INTO verdicts (key, score, reply, model, created) VALUES (?, ?, ?, ?, ?)",
+                        (key, score, reply, model, time.time()),
+                    )
                 )
             except sqlite3.Error as exc:
                 log.warning("judge cache %s not written (%s)", self.path, exc)
