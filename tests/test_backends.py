@@ -133,6 +133,26 @@ def test_openai_wire_format_native_calls_and_tool_frames():
     assert backend.to_wire(conv, [])[1]["content"][1] == backend.to_wire(conv, [])[1]["content"][1]
 
 
+def test_native_call_history_renders_as_the_model_generated_it(tiny_model_dir):
+    # vLLM's hermes parser returns content "<think>...</think>\n" beside the parsed call; sent back as is, the
+    # template would write "</think>\n\n<tool_call>", which the model never produced.
+    from transformers import AutoTokenizer
+
+    call = {"function": {"name": "crop_video", "arguments": {"start_time": 60.0, "end_time": 70.0}}}
+    with OpenAIStubServer(lambda body: {"content": "<think>closer</think>\n", "tool_calls": [call]}) as server:
+        backend = OpenAIBackend(server.base_url, "m")
+        turn = backend.generate(_conversation()[:2], [CROP_VIDEO_SCHEMA], GenerationParams(max_tokens=32))
+    assert turn.call_format == "native" and turn.raw_text == "<think>closer</think>\n"
+    message = {"role": "assistant", "content": turn.content, "call_format": "native",
+               "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "crop_video",
+                                                                          "arguments": turn.tool_calls[0].arguments}}]}  # fmt: skip
+    wire = backend.to_wire([*_conversation()[:2], message], [CROP_VIDEO_SCHEMA])
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    text = tok.apply_chat_template(wire, tools=[CROP_VIDEO_SCHEMA], tokenize=False)
+    generated = '<think>closer</think>\n<tool_call>\n{"name": "crop_video", "arguments": {"start_time": 60.0, "end_time": 70.0}}\n</tool_call>'
+    assert "<|im_start|>assistant\n" + generated + "<|im_end|>" in text
+
+
 def test_openai_tool_frames_as_user_for_strict_servers():
     backend = OpenAIBackend(closed_port_url(), "m", tool_frames_as_user=True)
     wire = backend.to_wire(_conversation(), [])

@@ -317,9 +317,12 @@ class OpenAIBackend:
                 )
                 args = {"__invalid__": raw_args}
             calls.append(ToolCall(name=name, arguments=args, id=call_id))
-        # A server with a tool parser strips the markup; content is the reasoning text only.
+        # A server with a tool parser strips the markup; content is the reasoning text only. vLLM's hermes parser
+        # keeps the separator before <tool_call> ("</think>\n"); hermes templates write that separator again
+        # when the turn is sent back, so the history would read "</think>\n\n<tool_call>", a prompt the model
+        # never generated (seen on vLLM 0.24 with the miniature checkpoint). The trailing whitespace goes.
         return AssistantTurn(
-            content=text,
+            content=text.rstrip(),
             tool_calls=calls,
             usage=usage,
             finish_reason=finish,
