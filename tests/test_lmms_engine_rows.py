@@ -133,3 +133,26 @@ def test_row_id_falls_back_to_the_position():
     assert row_id_of({"id": "abc"}, "#3") == "abc"
     assert row_id_of({"id": ""}, "#3") == "#3"
     assert row_id_of({}, "#3") == "#3"
+
+
+def test_a_loss_span_trains_only_that_piece_of_the_turn(tiny_model_dir):
+    # A drill row: the real prompt, then a turn whose loss is on one word (the rest of the turn is context).
+    from transformers import AutoProcessor
+
+    from longvt_plugins.lmms_engine import render
+
+    turn = "<think>Asked: red. Skim: 0s red: found.</think>"
+    row = parse_row(_row([{"role": "user", "content": "Which colour flashes during the red scene?"},
+                          {"role": "assistant", "content": turn, "loss_span": " red"}]), "r")  # fmt: skip
+    processor = AutoProcessor.from_pretrained(tiny_model_dir)
+    ids, labels = render.encode(processor, row.messages, image_tokens=[], video_tokens=[])
+    tok = processor.tokenizer
+    assert tok.decode([t for t, lab in zip(ids, labels, strict=True) if lab != render.IGNORE]) == " red"
+    # the cut turn tokenizes exactly as the whole turn does (the span sits between word boundaries)
+    plain = dict(row.messages[1])
+    plain.pop("loss_span")
+    whole, whole_labels = render.encode(processor, [row.messages[0], plain], image_tokens=[], video_tokens=[])
+    assert ids == whole and sum(lab != render.IGNORE for lab in whole_labels) > 10
+    with pytest.raises(BadRow, match="loss_span"):
+        parse_row(_row([{"role": "user", "content": "q"},
+                        {"role": "assistant", "content": turn, "loss_span": " blue"}]), "r")  # fmt: skip

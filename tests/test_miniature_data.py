@@ -135,8 +135,18 @@ def test_reading_drills_show_exactly_the_frames_their_answers_name(tmp_path, min
     out = build_traces(tmp_path / "pipe", mini_items[:3], direct_every=0)
     rows = [json.loads(line) for line in open(out["train"])]
     drills = [r for r in rows if r["meta"].get("style") == "drill"]
-    traces = [r for r in rows if r["meta"].get("style") != "drill"]
+    traces = [r for r in rows if r["meta"].get("style") not in ("drill", "asked")]
     assert len(traces) == 3
+    # The asked drills: each trace's own prompt, then "<think>Asked: X." trained on X alone.
+    asked = [json.loads(line) for line in open(out["asked"])]
+    assert [r for r in rows if r["meta"].get("style") == "asked"] == asked and len(asked) == 3
+    by_id = {r["id"]: r for r in traces}
+    for r, item in zip(asked, mini_items[:3], strict=True):
+        trace = by_id[r["id"].removesuffix("-asked")]
+        assert r["messages"][:-1] == trace["messages"][:2] and r["tools"] == trace["tools"]
+        assert r["messages"][-1]["content"][0]["text"] == f"<think>Asked: {item.colour}."
+        assert r["messages"][-1]["loss_span"] == f" {item.colour}" and item.colour in item.question
+        assert parse_row(r, r["id"]).messages[-1]["loss_span"] == f" {item.colour}"
     multi = [r for r in drills if "-read-" in r["id"]]
     single = [r for r in drills if "-frame-" in r["id"]]
     assert sorted(r["id"].rsplit("-", 1)[1] for r in multi) == ["crop"] * 3 + ["skim"]  # the 3 share one skim

@@ -10,6 +10,8 @@ prompt `<|im_start|>assistant\\n` apart from what the model generated after it.
 Trained tokens = what the policy generates in RL: an assistant turn's content and its closing `<|im_end|>`.
 Everything else is -100: system, user, tool responses, the `<|im_start|>assistant\\n` header, the newline after
 `<|im_end|>`, and every vision token.
+An assistant message with `loss_span` (a piece of its text) is trained on that piece only: the rest of the
+turn, its `<|im_end|>` included, is context (a drill that teaches one step of a turn in the turn's own prompt).
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ def template_view(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         v = {"role": m["role"], "content": parts}
         if m.get("tool_calls"):
             v["tool_calls"] = m["tool_calls"]
+        if m.get("loss_span"):
+            v["loss_span"] = m["loss_span"]  # not read by the template; `segments` cuts the turn with it
         view.append(v)
     return view
 
@@ -83,7 +87,18 @@ def segments(
             raise TemplateError("an assistant turn must render as <|im_start|>assistant\\n ... <|im_end|>")
         body_end = delta.rindex(TURN_END) + len(TURN_END)
         out.append(Segment(ASSISTANT_HEADER, False))
-        out.append(Segment(delta[len(ASSISTANT_HEADER) : body_end], True))
+        body = delta[len(ASSISTANT_HEADER) : body_end]
+        span = group[0].get("loss_span")
+        if span:
+            at = body.find(span)
+            if at < 0:
+                raise TemplateError(f"loss_span {span!r} is not in the rendered turn")
+            out.extend(
+                s for s in (Segment(body[:at], False), Segment(span, True), Segment(body[at + len(span) :], False))
+                if s.text
+            )
+        else:
+            out.append(Segment(body, True))
         if delta[body_end:]:
             out.append(Segment(delta[body_end:], False))
     return out

@@ -231,7 +231,14 @@ def parse_row(row: dict[str, Any], row_id: str) -> TraceRow:
             if any(p["type"] != "text" for p in parts):
                 raise BadRow(row_id, f"{where}: an assistant turn may only hold text")
             calls = _structured_calls(msg, row_id, where)
-            inline = _inline_calls("".join(p["text"] for p in parts), row_id, where)
+            text = "".join(p["text"] for p in parts)
+            inline = _inline_calls(text, row_id, where)
+            span = msg.get("loss_span")
+            if span is not None:
+                # Only this piece of the turn carries the loss (a drill that teaches one token in its real context).
+                if not isinstance(span, str) or not span or span not in text:
+                    raise BadRow(row_id, f"{where}: loss_span must be a non-empty piece of the turn's text")
+                new["loss_span"] = span
             if calls:
                 new["tool_calls"] = calls
             pending_calls = calls + inline

@@ -82,6 +82,35 @@ def direct_row(sft_row: dict) -> dict:
     }
 
 
+_ASKED = re.compile(r"^<think>Asked: (\w+)\.")
+
+
+def asked_drill(sft_row: dict) -> dict | None:
+    """The trace's own prompt, then "<think>Asked: X." with the loss on X alone (`loss_span`).
+
+    Why: copying the asked colour from the question is the step the student did not learn (the shipped 1,000-step
+    model wrote one colour for most questions of a video). Isolated, it is learned in 200-300 steps; with the loss
+    on the whole turn - even on a turn of six tokens, five of them trivial - it stays at chance for 600 steps
+    (`benchmarks/miniature_asked_copy.py`). Learned first, on its own, it survives the full SFT that follows.
+    """
+    msgs = sft_row["messages"]
+    first = next((m for m in msgs if m.get("role") == "assistant"), None)
+    text = "".join(p.get("text", "") for p in (first or {}).get("content") or [])
+    m = _ASKED.match(text)
+    if m is None:
+        return None
+    turn = m.group(0)
+    return {
+        **{k: v for k, v in sft_row.items() if k not in ("messages", "id", "source", "meta")},
+        "id": f"{sft_row['id']}-asked",
+        "messages": [*msgs[: msgs.index(first)],
+                     {"role": "assistant", "content": [{"type": "text", "text": turn}],
+                      "loss_span": f" {m.group(1)}"}],  # fmt: skip
+        "source": f"miniature asked drill (first words of {sft_row['id']})",
+        "meta": dict(sft_row.get("meta") or {}, style="asked"),
+    }
+
+
 PERCEPTION_PROMPT = "Name the colour of every frame, with its timestamp."
 
 
@@ -204,7 +233,8 @@ def build_traces(workdir: str | Path, items: list[MiniItem], *, direct_every: in
     """Run stage 7 (+ export) over the items with the oracle teacher on a loopback OpenAI server.
 
     `teacher`: another OpenAI handler (tests use a misbehaving one). Returns {"sft": path, "eval": path,
-    "train": path (sft + direct rows), "traces": stage summary, "export": ..., "rejections": counts by reason}.
+    "train": path (sft + direct rows + drills), "asked": path of the asked drills (the first SFT stage; None
+    without drills), "traces": stage summary, "export": ..., "rejections": counts by reason}.
     """
     from longvt_plugins.miniature.teacher import OracleTeacher
     from longvt_plugins.pipeline.runner import run_stage
@@ -234,10 +264,14 @@ def build_traces(workdir: str | Path, items: list[MiniItem], *, direct_every: in
             for d in frame_drills(r, workdir / "export" / "frames", listing):
                 frames.setdefault(d["messages"][1]["content"][1]["image_url"]["url"], d)
         train += list(frames.values())
+    asked = [d for d in map(asked_drill, rows) if d is not None] if drills else []
+    train += asked
     write_jsonl_atomic(workdir / "export" / "train.jsonl", train)
+    write_jsonl_atomic(workdir / "export" / "asked.jsonl", asked)
     rejections = json.loads((workdir / "traces" / "rejections.json").read_text())
     return {
         "sft": str(sft),
+        "asked": str(workdir / "export" / "asked.jsonl") if asked else None,
         "eval": str(workdir / "export" / "eval.jsonl"),
         "train": str(workdir / "export" / "train.jsonl"),
         "traces": traces.to_dict(),

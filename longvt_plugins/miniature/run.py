@@ -23,6 +23,8 @@ from longvt_plugins.miniature import task
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "miniature"
 # Sizes of the default run (the CI test passes smaller ones).
 TRAIN_VIDEOS, TEST_VIDEOS, SFT_STEPS, RFT_STEPS = 100, 5, 1000, 60
+# The first SFT stage: the asked drills alone (data.asked_drill), long enough for the copy to form.
+ASKED_STEPS = 300
 # What a checkpoint needs to load and run (the trainer's own files stay in the run folder).
 SHIPPED_FILES = (
     "config.json",
@@ -110,7 +112,13 @@ def run_all(work: Path, *, train_videos: int = TRAIN_VIDEOS, test_videos: int = 
     report: dict = {}
     student = build_student(work)
     report["data"] = build_data(work, "train", train_videos)
-    report["sft"] = train(student, report["data"]["train"], work / "sft", steps=steps)
+    start = student
+    if report["data"].get("asked"):
+        # Stage 1: the asked drills alone, so the question -> "Asked: X" copy forms before the full mix.
+        report["sft_asked"] = train(student, report["data"]["asked"], work / "sft-asked", steps=ASKED_STEPS,
+                                    overrides=("trainer_args.save_steps=100000",))  # fmt: skip
+        start = work / "sft-asked"
+    report["sft"] = train(start, report["data"]["train"], work / "sft", steps=steps)
     report["sft"]["steps"] = steps
     test = task.make_split(work / "videos", "test", test_videos)
     for style in ("tool", "non_think"):
