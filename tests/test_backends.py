@@ -139,7 +139,9 @@ def test_native_call_history_renders_as_the_model_generated_it(tiny_model_dir):
     from transformers import AutoTokenizer
 
     call = {"function": {"name": "crop_video", "arguments": {"start_time": 60.0, "end_time": 70.0}}}
-    with OpenAIStubServer(lambda body: {"content": "<think>closer</think>\n", "tool_calls": [call]}) as server:
+    with OpenAIStubServer(
+        lambda body: {"content": "<think>closer</think>\n", "tool_calls": [call]}
+    ) as server:
         backend = OpenAIBackend(server.base_url, "m")
         turn = backend.generate(_conversation()[:2], [CROP_VIDEO_SCHEMA], GenerationParams(max_tokens=32))
     assert turn.call_format == "native" and turn.raw_text == "<think>closer</think>\n"

@@ -419,7 +419,9 @@ def test_locked_answers_that_skip_the_busy_timeout_are_retried(monkeypatch):
     # a lock that outlives the budget gives up (and the cache then logs a miss)
     monkeypatch.setattr(cache_module, "_RETRY_SECONDS", 0.05)
     with pytest.raises(sqlite3.OperationalError):
-        cache_module._with_retry(lambda: (_ for _ in ()).throw(sqlite3.OperationalError("database is locked")))
+        cache_module._with_retry(
+            lambda: (_ for _ in ()).throw(sqlite3.OperationalError("database is locked"))
+        )
 
 
 def test_unusable_cache_degrades_to_a_miss(tmp_path):

@@ -94,7 +94,12 @@ def segments(
             if at < 0:
                 raise TemplateError(f"loss_span {span!r} is not in the rendered turn")
             out.extend(
-                s for s in (Segment(body[:at], False), Segment(span, True), Segment(body[at + len(span) :], False))
+                s
+                for s in (
+                    Segment(body[:at], False),
+                    Segment(span, True),
+                    Segment(body[at + len(span) :], False),
+                )
                 if s.text
             )
         else:

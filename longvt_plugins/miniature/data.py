@@ -103,9 +103,10 @@ def asked_drill(sft_row: dict) -> dict | None:
     return {
         **{k: v for k, v in sft_row.items() if k not in ("messages", "id", "source", "meta")},
         "id": f"{sft_row['id']}-asked",
-        "messages": [*msgs[: msgs.index(first)],
-                     {"role": "assistant", "content": [{"type": "text", "text": turn}],
-                      "loss_span": f" {m.group(1)}"}],  # fmt: skip
+        "messages": [
+            *msgs[: msgs.index(first)],
+            {"role": "assistant", "content": [{"type": "text", "text": turn}], "loss_span": f" {m.group(1)}"},
+        ],
         "source": f"miniature asked drill (first words of {sft_row['id']})",
         "meta": dict(sft_row.get("meta") or {}, style="asked"),
     }
@@ -233,8 +234,9 @@ def build_traces(workdir: str | Path, items: list[MiniItem], *, direct_every: in
     """Run stage 7 (+ export) over the items with the oracle teacher on a loopback OpenAI server.
 
     `teacher`: another OpenAI handler (tests use a misbehaving one). Returns {"sft": path, "eval": path,
-    "train": path (sft + direct rows + drills), "asked": path of the asked drills (the first SFT stage; None
-    without drills), "traces": stage summary, "export": ..., "rejections": counts by reason}.
+    "train": path (sft + direct rows + drills), "asked": path of the asked drills, "drills": path of all the
+    drills (the first SFT stage; both None without drills), "traces": stage summary, "export": ...,
+    "rejections": counts by reason}.
     """
     from longvt_plugins.miniature.teacher import OracleTeacher
     from longvt_plugins.pipeline.runner import run_stage
@@ -267,11 +269,15 @@ def build_traces(workdir: str | Path, items: list[MiniItem], *, direct_every: in
     asked = [d for d in map(asked_drill, rows) if d is not None] if drills else []
     train += asked
     write_jsonl_atomic(workdir / "export" / "train.jsonl", train)
+    # The first SFT stage's rows: every drill (reading and asked), none of the whole traces.
+    write_jsonl_atomic(workdir / "export" / "drills.jsonl", [r for r in train if r["meta"].get("style") in
+                                                              ("drill", "asked")])  # fmt: skip
     write_jsonl_atomic(workdir / "export" / "asked.jsonl", asked)
     rejections = json.loads((workdir / "traces" / "rejections.json").read_text())
     return {
         "sft": str(sft),
         "asked": str(workdir / "export" / "asked.jsonl") if asked else None,
+        "drills": str(workdir / "export" / "drills.jsonl") if drills else None,
         "eval": str(workdir / "export" / "eval.jsonl"),
         "train": str(workdir / "export" / "train.jsonl"),
         "traces": traces.to_dict(),

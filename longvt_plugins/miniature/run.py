@@ -13,6 +13,7 @@ import ast
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -23,8 +24,8 @@ from longvt_plugins.miniature import task
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "miniature"
 # Sizes of the default run (the CI test passes smaller ones).
 TRAIN_VIDEOS, TEST_VIDEOS, SFT_STEPS, RFT_STEPS = 100, 5, 1000, 60
-# The first SFT stage: the asked drills alone (data.asked_drill), long enough for the copy to form.
-ASKED_STEPS = 300
+# The first SFT stage: the drills alone (reading and asked, data.py), long enough for both copies to form.
+DRILL_STEPS = 600
 # What a checkpoint needs to load and run (the trainer's own files stay in the run folder).
 SHIPPED_FILES = (
     "config.json",
@@ -81,7 +82,11 @@ def train(model: Path, train_jsonl: str | list[str], out: Path, *, stage: str = 
         os.environ, TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1")
     )
     # (A free rendezvous port for the one process: the launcher's single_process_rendezvous.)
-    out.mkdir(parents=True, exist_ok=True)
+    # Every call trains from `model`: checkpoints left in `out` by an earlier run would be resumed by the trainer
+    # (seen: a re-run went on from the old run's step 1,000 for one step and kept none of the new start).
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
     t0 = time.perf_counter()
     with open(out / "train.log", "w") as fh:  # streamed, so a long run can be watched
         # cwd: Hydra writes its outputs/ folder into the working directory
@@ -113,11 +118,12 @@ def run_all(work: Path, *, train_videos: int = TRAIN_VIDEOS, test_videos: int = 
     student = build_student(work)
     report["data"] = build_data(work, "train", train_videos)
     start = student
-    if report["data"].get("asked"):
-        # Stage 1: the asked drills alone, so the question -> "Asked: X" copy forms before the full mix.
-        report["sft_asked"] = train(student, report["data"]["asked"], work / "sft-asked", steps=ASKED_STEPS,
-                                    overrides=("trainer_args.save_steps=100000",))  # fmt: skip
-        start = work / "sft-asked"
+    if report["data"].get("drills"):
+        # Stage 1: the drills alone, so the two copies (frame -> colour word, question -> "Asked: X") form where no
+        # shortcut competes; in whole traces the listing can just repeat the asked colour (its last entry is it).
+        report["sft_drills"] = train(student, report["data"]["drills"], work / "sft-drills", steps=DRILL_STEPS,
+                                     overrides=("trainer_args.save_steps=100000",))  # fmt: skip
+        start = work / "sft-drills"
     report["sft"] = train(start, report["data"]["train"], work / "sft", steps=steps)
     report["sft"]["steps"] = steps
     test = task.make_split(work / "videos", "test", test_videos)
@@ -160,8 +166,6 @@ def self_distill(model: Path, items, out_jsonl: Path, *, temperature: float = 0.
 
 def ship(model_dir: Path) -> Path:
     """Copy a trained checkpoint into the package: the one `longvt ask` runs by default."""
-    import shutil
-
     dest = Path(__file__).resolve().parent / "checkpoint"
     dest.mkdir(exist_ok=True)
     for name in SHIPPED_FILES:

@@ -73,9 +73,11 @@ class JudgeCache:
         with self._lock:
             try:
                 row = _with_retry(
-                    lambda: self._connection()
-                    .execute("SELECT score, reply FROM verdicts WHERE key = ?", (key,))
-                    .fetchone()
+                    lambda: (
+                        self._connection()
+                        .execute("SELECT score, reply FROM verdicts WHERE key = ?", (key,))
+                        .fetchone()
+                    )
                 )
             except sqlite3.Error as exc:
                 log.warning("judge cache %s unreadable (%s); treating as a miss", self.path, exc)
