@@ -153,6 +153,18 @@ def test_a_loss_span_trains_only_that_piece_of_the_turn(tiny_model_dir):
     plain.pop("loss_span")
     whole, whole_labels = render.encode(processor, [row.messages[0], plain], image_tokens=[], video_tokens=[])
     assert ids == whole and sum(lab != render.IGNORE for lab in whole_labels) > 10
+    # the last occurrence carries the loss; "" makes the whole turn context
+    last = parse_row(_row([{"role": "user", "content": "q"},
+                           {"role": "assistant", "content": turn, "loss_span": " red"}]), "r")  # fmt: skip
+    ids, labels = render.encode(processor, last.messages, image_tokens=[], video_tokens=[])
+    trained = [i for i, lab in enumerate(labels) if lab != render.IGNORE]
+    assert tok.decode([ids[i] for i in trained]) == " red"
+    assert tok.decode(ids[: trained[0]]).endswith("Skim: 0s")  # "Skim: 0s red", not "Asked: red"
+    none = parse_row(_row([{"role": "user", "content": "q"},
+                           {"role": "assistant", "content": turn, "loss_span": ""}]), "r")  # fmt: skip
+    assert set(render.encode(processor, none.messages, image_tokens=[], video_tokens=[])[1]) == {
+        render.IGNORE
+    }
     with pytest.raises(BadRow, match="loss_span"):
         parse_row(_row([{"role": "user", "content": "q"},
                         {"role": "assistant", "content": turn, "loss_span": " blue"}]), "r")  # fmt: skip

@@ -138,8 +138,10 @@ def test_reading_drills_show_exactly_the_frames_their_answers_name(tmp_path, min
     traces = [r for r in rows if r["meta"].get("style") not in ("drill", "asked")]
     assert len(traces) == 3
     # The asked drills: each trace's own prompt, then "<think>Asked: X." trained on X alone.
-    asked = [json.loads(line) for line in open(out["asked"])]
-    assert [r for r in rows if r["meta"].get("style") == "asked"] == asked and len(asked) == 3
+    steps = [json.loads(line) for line in open(out["asked"])]
+    assert [r for r in rows if r["meta"].get("style") == "asked"] == steps
+    asked = [r for r in steps if r["id"].endswith("-asked")]
+    assert len(asked) == 3
     by_id = {r["id"]: r for r in traces}
     for r, item in zip(asked, mini_items[:3], strict=True):
         trace = by_id[r["id"].removesuffix("-asked")]
@@ -147,6 +149,19 @@ def test_reading_drills_show_exactly_the_frames_their_answers_name(tmp_path, min
         assert r["messages"][-1]["content"][0]["text"] == f"<think>Asked: {item.colour}."
         assert r["messages"][-1]["loss_span"] == f" {item.colour}" and item.colour in item.question
         assert parse_row(r, r["id"]).messages[-1]["loss_span"] == f" {item.colour}"
+        # the other one-token steps of the same trace: the match decision and the answer word
+        trace_id = r["id"].removesuffix("-asked")
+        mine = {d["id"].rsplit("-", 1)[1]: d for d in steps if d["id"].startswith(trace_id + "-")}
+        found = mine["found"]["messages"][-1]
+        assert found["content"][0]["text"].endswith(f"s {item.colour}:") and found["loss_span"] == ":"
+        if "next" in mine:  # the entry before the asked scene: not it
+            assert mine["next"]["messages"][-1]["loss_span"] == ","
+            assert item.colour not in mine["next"]["messages"][-1]["content"][0]["text"].split("Skim:")[1]
+        answer = mine["answer"]["messages"]
+        assert answer[-1]["loss_span"] == item.answer and answer[-1]["content"][0]["text"].endswith(
+            f"<answer>{item.answer}</answer>"
+        )
+        assert [m.get("loss_span") for m in answer if m["role"] == "assistant"] == ["", item.answer]
     multi = [r for r in drills if "-read-" in r["id"]]
     single = [r for r in drills if "-frame-" in r["id"]]
     assert sorted(r["id"].rsplit("-", 1)[1] for r in multi) == ["crop"] * 3 + ["skim"]  # the 3 share one skim

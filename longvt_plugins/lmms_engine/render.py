@@ -10,8 +10,9 @@ prompt `<|im_start|>assistant\\n` apart from what the model generated after it.
 Trained tokens = what the policy generates in RL: an assistant turn's content and its closing `<|im_end|>`.
 Everything else is -100: system, user, tool responses, the `<|im_start|>assistant\\n` header, the newline after
 `<|im_end|>`, and every vision token.
-An assistant message with `loss_span` (a piece of its text) is trained on that piece only: the rest of the
-turn, its `<|im_end|>` included, is context (a drill that teaches one step of a turn in the turn's own prompt).
+An assistant message with `loss_span` (a piece of its text) is trained on the last occurrence of that piece
+only: the rest of the turn, its `<|im_end|>` included, is context (a drill that teaches one step of a turn in the
+turn's own prompt); `loss_span: ""` makes the whole turn context.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def template_view(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         v = {"role": m["role"], "content": parts}
         if m.get("tool_calls"):
             v["tool_calls"] = m["tool_calls"]
-        if m.get("loss_span"):
+        if m.get("loss_span") is not None:
             v["loss_span"] = m["loss_span"]  # not read by the template; `segments` cuts the turn with it
         view.append(v)
     return view
@@ -89,8 +90,10 @@ def segments(
         out.append(Segment(ASSISTANT_HEADER, False))
         body = delta[len(ASSISTANT_HEADER) : body_end]
         span = group[0].get("loss_span")
-        if span:
-            at = body.find(span)
+        if span == "":
+            out.append(Segment(body, False))
+        elif span:
+            at = body.rfind(span)
             if at < 0:
                 raise TemplateError(f"loss_span {span!r} is not in the rendered turn")
             out.extend(

@@ -235,9 +235,10 @@ def parse_row(row: dict[str, Any], row_id: str) -> TraceRow:
             inline = _inline_calls(text, row_id, where)
             span = msg.get("loss_span")
             if span is not None:
-                # Only this piece of the turn carries the loss (a drill that teaches one token in its real context).
-                if not isinstance(span, str) or not span or span not in text:
-                    raise BadRow(row_id, f"{where}: loss_span must be a non-empty piece of the turn's text")
+                # Only this piece of the turn carries the loss (a drill that teaches one step in its real context);
+                # "" = none of it (a context turn of a drill).
+                if not isinstance(span, str) or span not in text:
+                    raise BadRow(row_id, f'{where}: loss_span must be a piece of the turn\'s text (or "")')
                 new["loss_span"] = span
             if calls:
                 new["tool_calls"] = calls

@@ -112,6 +112,51 @@ def asked_drill(sft_row: dict) -> dict | None:
     }
 
 
+def _step_drill(sft_row: dict, kind: str, messages: list[dict], turn: str, span: str) -> dict:
+    return {
+        **{k: v for k, v in sft_row.items() if k not in ("messages", "id", "source", "meta")},
+        "id": f"{sft_row['id']}-{kind}",
+        "messages": [
+            *messages,
+            {"role": "assistant", "content": [{"type": "text", "text": turn}], "loss_span": span},
+        ],
+        "source": f"miniature {kind} drill (one step of {sft_row['id']})",
+        "meta": dict(sft_row.get("meta") or {}, style="asked"),
+    }
+
+
+_ENTRY = re.compile(r"\d+s \w+")
+
+
+def step_drills(sft_row: dict) -> list[dict]:
+    """The other steps that are one token in a long turn, drilled like `asked_drill` (loss on that token alone):
+
+    - the match decision: the first turn cut after a skim entry, the loss on what follows it - "," for the entry
+      before the asked scene (not it), ":" for the asked scene's entry (found);
+    - the answer: the whole trace as context (earlier turns untrained), the loss on the colour inside <answer>.
+      (The shipped 1,000-step student wrote "The flash is grey." and then <answer>white</answer>.)
+    """
+    msgs = sft_row["messages"]
+    firsts = [i for i, m in enumerate(msgs) if m.get("role") == "assistant"]
+    if len(firsts) < 2:
+        return []
+    text = "".join(p.get("text", "") for p in msgs[firsts[0]]["content"])
+    head, sep, _ = text.partition(": found")
+    entries = list(_ENTRY.finditer(head))
+    out = []
+    if sep and entries:
+        found_at = entries[-1].end()
+        out.append(_step_drill(sft_row, "found", msgs[: firsts[0]], head[:found_at] + ":", ":"))
+        if len(entries) > 1:
+            out.append(_step_drill(sft_row, "next", msgs[: firsts[0]], head[: entries[-2].end()] + ",", ","))
+    final = "".join(p.get("text", "") for p in msgs[firsts[-1]]["content"])
+    answer = re.search(r"<answer>(\w+)</answer>", final)
+    if answer:
+        context = [dict(m, loss_span="") if m.get("role") == "assistant" else m for m in msgs[: firsts[-1]]]
+        out.append(_step_drill(sft_row, "answer", context, final, answer.group(1)))
+    return out
+
+
 PERCEPTION_PROMPT = "Name the colour of every frame, with its timestamp."
 
 
@@ -267,6 +312,7 @@ def build_traces(workdir: str | Path, items: list[MiniItem], *, direct_every: in
                 frames.setdefault(d["messages"][1]["content"][1]["image_url"]["url"], d)
         train += list(frames.values())
     asked = [d for d in map(asked_drill, rows) if d is not None] if drills else []
+    asked += [d for r in rows for d in step_drills(r)] if drills else []
     train += asked
     write_jsonl_atomic(workdir / "export" / "train.jsonl", train)
     # The first SFT stage's rows: every drill (reading and asked), none of the whole traces.
