@@ -107,8 +107,14 @@ def section(report: dict, rows, curves, a) -> str:
         "engineers' test suites were running: wall times are inflated). Task and model: docs/miniature.md.",
         "",
         f"Data: {report['data']['items']} training questions ({report['data']['rejections']['accepted']} traces "
-        f"accepted by stage 7) + direct-style copies + reading drills (docs/miniature.md); SFT {report['sft'].get('steps', '?')} steps in "
-        f"{report['sft']['wall_s']:.0f} s wall. Held-out test split: {n} questions, chance {_pct(tool.get('chance', 0.25))}.",
+        f"accepted by stage 7) + direct-style copies + reading, asked and step drills (docs/miniature.md); "
+        + (
+            f"SFT stage 1 (drills only) in {report['sft_drills']['wall_s']:.0f} s, then "
+            if "sft_drills" in report
+            else "SFT "
+        )
+        + f"{report['sft'].get('steps', '?')} steps on everything in {report['sft']['wall_s']:.0f} s wall. "
+        f"Held-out test split: {n} questions, chance {_pct(tool.get('chance', 0.25))}. Learning curve: stage 2.",
         "",
         "| held-out metric | SFT, tool | SFT, direct (no tool, same skim) |"
         + (" RFT, tool |" if rft else ""),

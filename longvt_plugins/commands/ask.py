@@ -35,8 +35,9 @@ DEMO_LABEL = (
 
 MINI_LABEL = (
     "MINIATURE DEMO: a 0.8M-parameter Qwen2.5-VL trained on synthetic colour videos through this package's own "
-    "pipeline and SFT path (docs/miniature.md). It has learned the trace format and to call crop_video; it has NOT "
-    "yet learned to pick the scene the question names (held-out accuracy near chance; see BENCHMARKS.md). "
+    "pipeline and SFT path (docs/miniature.md). It has learned the trace format, to call crop_video, to read its "
+    "frames, to restate the asked colour and to answer from the crop; it has NOT yet learned to stop at the scene "
+    "that matches the question (held-out accuracy near chance; see BENCHMARKS.md). "
     "Use --model PATH or --base-url URL for a real model."
 )
 
