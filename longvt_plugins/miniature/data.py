@@ -88,8 +88,8 @@ _ASKED = re.compile(r"^<think>Asked: (\w+)\.")
 def asked_drill(sft_row: dict) -> dict | None:
     """The trace's own prompt, then "<think>Asked: X." with the loss on X alone (`loss_span`).
 
-    Why: copying the asked colour from the question is the step the student did not learn (the shipped 1,000-step
-    model wrote one colour for most questions of a video). Isolated, it is learned in 200-300 steps; with the loss
+    Why: copying the asked colour from the question is the step the one-stage student did not learn (it wrote one
+    colour for most questions of a video: 5/40 held-out). Isolated, it is learned in 200-300 steps; with the loss
     on the whole turn - even on a turn of six tokens, five of them trivial - it stays at chance for 600 steps
     (`benchmarks/miniature_asked_copy.py`). Learned first, on its own, it survives the full SFT that follows.
     """
@@ -99,17 +99,7 @@ def asked_drill(sft_row: dict) -> dict | None:
     m = _ASKED.match(text)
     if m is None:
         return None
-    turn = m.group(0)
-    return {
-        **{k: v for k, v in sft_row.items() if k not in ("messages", "id", "source", "meta")},
-        "id": f"{sft_row['id']}-asked",
-        "messages": [
-            *msgs[: msgs.index(first)],
-            {"role": "assistant", "content": [{"type": "text", "text": turn}], "loss_span": f" {m.group(1)}"},
-        ],
-        "source": f"miniature asked drill (first words of {sft_row['id']})",
-        "meta": dict(sft_row.get("meta") or {}, style="asked"),
-    }
+    return _step_drill(sft_row, "asked", msgs[: msgs.index(first)], m.group(0), f" {m.group(1)}")
 
 
 def _step_drill(sft_row: dict, kind: str, messages: list[dict], turn: str, span: str) -> dict:
@@ -121,6 +111,7 @@ def _step_drill(sft_row: dict, kind: str, messages: list[dict], turn: str, span:
             {"role": "assistant", "content": [{"type": "text", "text": turn}], "loss_span": span},
         ],
         "source": f"miniature {kind} drill (one step of {sft_row['id']})",
+        # "asked": every one-token step drill (asked colour, match decision, answer word), apart from reading drills
         "meta": dict(sft_row.get("meta") or {}, style="asked"),
     }
 
@@ -134,7 +125,7 @@ def step_drills(sft_row: dict) -> list[dict]:
     - the match decision: the first turn cut after a skim entry, the loss on what follows it - "," for the entry
       before the asked scene (not it), ":" for the asked scene's entry (found);
     - the answer: the whole trace as context (earlier turns untrained), the loss on the colour inside <answer>.
-      (The shipped 1,000-step student wrote "The flash is grey." and then <answer>white</answer>.)
+      (Without this drill a student wrote "The flash is grey." and then <answer>white</answer>.)
     """
     msgs = sft_row["messages"]
     firsts = [i for i, m in enumerate(msgs) if m.get("role") == "assistant"]
@@ -279,7 +270,7 @@ def build_traces(workdir: str | Path, items: list[MiniItem], *, direct_every: in
     """Run stage 7 (+ export) over the items with the oracle teacher on a loopback OpenAI server.
 
     `teacher`: another OpenAI handler (tests use a misbehaving one). Returns {"sft": path, "eval": path,
-    "train": path (sft + direct rows + drills), "asked": path of the asked drills, "drills": path of all the
+    "train": path (sft + direct rows + drills), "asked": path of the one-step drills, "drills": path of all the
     drills (the first SFT stage; both None without drills), "traces": stage summary, "export": ...,
     "rejections": counts by reason}.
     """
@@ -315,9 +306,9 @@ def build_traces(workdir: str | Path, items: list[MiniItem], *, direct_every: in
     asked += [d for r in rows for d in step_drills(r)] if drills else []
     train += asked
     write_jsonl_atomic(workdir / "export" / "train.jsonl", train)
-    # The first SFT stage's rows: every drill (reading and asked), none of the whole traces.
-    write_jsonl_atomic(workdir / "export" / "drills.jsonl", [r for r in train if r["meta"].get("style") in
-                                                              ("drill", "asked")])  # fmt: skip
+    # The first SFT stage's rows: every drill (reading and one-step), none of the whole traces.
+    stage_one = [r for r in train if r["meta"].get("style") in ("drill", "asked")]
+    write_jsonl_atomic(workdir / "export" / "drills.jsonl", stage_one)
     write_jsonl_atomic(workdir / "export" / "asked.jsonl", asked)
     rejections = json.loads((workdir / "traces" / "rejections.json").read_text())
     return {

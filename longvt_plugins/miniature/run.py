@@ -24,7 +24,7 @@ from longvt_plugins.miniature import task
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "miniature"
 # Sizes of the default run (the CI test passes smaller ones).
 TRAIN_VIDEOS, TEST_VIDEOS, SFT_STEPS, RFT_STEPS = 100, 5, 1000, 60
-# The first SFT stage: the drills alone (reading and asked, data.py), long enough for both copies to form.
+# The first SFT stage: the drills alone (reading and one-step drills, data.py), long enough for the copies to form.
 DRILL_STEPS = 1000
 # What a checkpoint needs to load and run (the trainer's own files stay in the run folder).
 SHIPPED_FILES = (
