@@ -31,9 +31,10 @@ def main() -> None:
 
     from longvt_plugins.core.agent import AgentBudgets, run_agent
     from longvt_plugins.core.backends import GenerationParams, make_backend
+    from longvt_plugins.core.budget import SKIM
 
     backend = make_backend(base_url=args.base_url, served_model=args.model)
-    budgets = AgentBudgets(skim_max_frames=args.skim_frames, max_turns=args.max_crops + 1)
+    budgets = AgentBudgets(skim=SKIM.replace(max_frames=args.skim_frames), max_turns=args.max_crops + 1)
     budgets = replace(budgets, crop=replace(budgets.crop, max_calls=args.max_crops))
     forced = {"tool_choice": {"type": "function", "function": {"name": "crop_video"}}}
     params = GenerationParams(max_tokens=args.max_tokens, temperature=1.0, seed=0, extra=forced)

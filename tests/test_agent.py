@@ -164,6 +164,15 @@ def test_token_budget_caps_each_request_and_ends_the_run(sample_video):
     assert trace.stop_reason == "token_budget" and len(trace.turns) == 3
     assert_complete(trace, budgets)
 
+    # The caller's own cap can only lower each request (it was silently replaced by the budget before).
+    with OpenAIStubServer(spend_100) as server:
+        params = GenerationParams(max_tokens=120)
+        run_agent(
+            sample_video.path, "q", OpenAIBackend(server.base_url, "m", max_retries=0), budgets, params=params
+        )
+        asked = [r["max_tokens"] for r in server.requests]
+    assert asked == [120, 120, 50]  # the stub spends 100 a turn whatever it is asked
+
 
 @pytest.mark.parametrize("failure", ["server_error", "hang", "garbage", "down"])
 def test_server_failure_ends_the_trace_with_a_reason(sample_video, failure):

@@ -1,6 +1,7 @@
-"""Real engines on a GPU: `vllm serve` started with exactly the eval recipe's flags, our agent loop against it, and
-one turn forced to call crop_video through vLLM's hermes parser. Skipped without CUDA and vLLM (CI has neither);
-run on a GPU host with `pytest -m gpu tests/test_gpu_engines.py`. Results of a manual run: BENCHMARKS.md, "GPU runs".
+"""Real engines on a GPU: `vllm serve` of the shipped miniature checkpoint started with exactly the eval recipe's
+flags; our agent loop against it with every turn forced to call crop_video through vLLM's hermes parser, and once
+unforced (the trained model crops a scene and answers). Skipped without CUDA and vLLM (CI has neither); run on a GPU
+host with `pytest -m gpu tests/test_gpu_engines.py`. Results of a manual run: BENCHMARKS.md, "GPU runs".
 """
 
 from __future__ import annotations
@@ -36,17 +37,19 @@ pytestmark = [
 ]
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "eval" / "run_eval.sh"
-# A tiny random model needs these on top of the recipe's flags (KV blocks sized from free memory otherwise).
-TINY_FLAGS = "--num-gpu-blocks-override 4096 --enforce-eager --gpu-memory-utilization 0.3"
+# A tiny model needs these on top of the recipe's flags (KV blocks sized from free memory otherwise).
+TINY_FLAGS = "--num-gpu-blocks-override 2048 --enforce-eager --gpu-memory-utilization 0.2"
 
 
 def build_budgets():
-    """The agent's limits for the forced-call test. A builder of its own so that the CPU suite can call it
-    (tests/test_gpu_api_drift.py): a GPU-only test that uses a removed API otherwise fails only on a GPU host."""
-    from longvt_plugins.core.agent import AgentBudgets
-    from longvt_plugins.core.budget import SKIM
+    """The miniature agent's limits (2 crops, 3 turns) with 64 new tokens a turn. A builder of its own so that the
+    CPU suite can call it (tests/test_gpu_api_drift.py): a GPU-only test that uses a removed API otherwise fails
+    only on a GPU host."""
+    from dataclasses import replace
 
-    budgets = AgentBudgets(skim=SKIM.replace(max_frames=16), max_turns=2)
+    from longvt_plugins.miniature import task
+
+    budgets = replace(task.agent_budgets(), max_new_tokens=64)
     budgets.validate()
     return budgets
 
@@ -58,12 +61,21 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tiny_model_dir, tmp_path_factory):
+def model_dir():
+    """The shipped miniature checkpoint: trained, so its calls are real calls (a random model's forced JSON can run
+    to the token limit as one long number, which tests the sampler, not our loop)."""
+    from longvt_plugins.miniature.demo import shipped_checkpoint
+
+    return shipped_checkpoint()
+
+
+@pytest.fixture(scope="module")
+def server(model_dir, tmp_path_factory):
     port = _free_port()
     env = {**os.environ, "DRY_RUN": "1", "DP": "1", "PORT": str(port), "VLLM_ARGS": TINY_FLAGS}
     env.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
     argv = subprocess.run(
-        ["bash", str(RECIPE), str(tiny_model_dir), "longvtp_videosiah_tool", "32"],
+        ["bash", str(RECIPE), str(model_dir), "longvtp_miniature_tool"],
         env=env, capture_output=True, text=True, check=True, timeout=300,
     ).stdout.splitlines()  # fmt: skip
     log = tmp_path_factory.mktemp("vllm") / "vllm.log"
@@ -93,27 +105,51 @@ def test_recipe_flags_reach_the_server(server):
     assert argv[argv.index("--tool-call-parser") + 1] == "hermes"
 
 
-def test_agent_skims_and_forced_calls_go_through_vllms_parser(server, tiny_model_dir, sample_video):
+def test_forced_calls_go_through_vllms_parser_and_every_call_gets_a_result(server, model_dir, tmp_path):
     from longvt_plugins.core.agent import run_agent
     from longvt_plugins.core.backends import GenerationParams, make_backend
+    from longvt_plugins.miniature.demo import demo_item
 
     base_url, _ = server
-    backend = make_backend(base_url=base_url, served_model=str(tiny_model_dir))
+    item = demo_item(tmp_path)
+    backend = make_backend(base_url=base_url, served_model=str(model_dir))
     budgets = build_budgets()
     forced = {"tool_choice": {"type": "function", "function": {"name": "crop_video"}}}
-    trace = run_agent(
-        sample_video.path, "What is shown at 20 s?", backend, budgets,
-        params=GenerationParams(max_tokens=64, extra=forced),
-    )  # fmt: skip
+    trace = run_agent(item.path, item.question, backend, budgets, params=GenerationParams(extra=forced))
     assert trace.error is None, trace.error
-    # Every turn came back as a native tool call parsed by the server, and each got a tool result (frames or an
-    # error text for the model): nothing was dropped or crashed.
-    assert trace.turns and all(t.call_format == "native" for t in trace.turns)
-    assert len(trace.crops) == sum(len(t.tool_calls) for t in trace.turns) >= 1
-    assert all(c.ok or c.error for c in trace.crops)
+    # Every turn came back as a native tool call parsed by the server, and each got a tool result (frames, or the
+    # call-limit text once the crops are spent): nothing was dropped or crashed.
+    assert len(trace.turns) == budgets.max_turns and all(t.call_format == "native" for t in trace.turns)
+    assert len(trace.crops) == sum(len(t.tool_calls) for t in trace.turns) == budgets.max_turns
+    assert sum(c.ok for c in trace.crops) >= 1 and all(c.ok or c.error for c in trace.crops)
+    assert all((t.completion_tokens or 0) <= budgets.max_new_tokens for t in trace.turns)
     # Context grows turn after turn; the server reports it.
     prompts = [t.prompt_tokens for t in trace.turns]
     assert all(p for p in prompts) and prompts == sorted(prompts)
+
+
+def test_the_trained_checkpoint_served_by_vllm_crops_a_scene_and_answers_in_format(
+    server, model_dir, tmp_path
+):
+    """The CPU test of the shipped checkpoint (tests/test_miniature_train.py), through vLLM and its hermes parser."""
+    from longvt_plugins.core.agent import run_agent
+    from longvt_plugins.core.backends import GenerationParams, make_backend
+    from longvt_plugins.miniature import task
+    from longvt_plugins.miniature.demo import demo_item
+    from longvt_plugins.miniature.evaluate import trace_metrics
+
+    base_url, _ = server
+    item = demo_item(tmp_path)
+    backend = make_backend(base_url=base_url, served_model=str(model_dir))
+    trace = run_agent(
+        item.path, item.question, backend, task.agent_budgets(), params=GenerationParams(temperature=0)
+    )
+    m = trace_metrics(trace, item)
+    assert trace.stop_reason == "answer" and m["format_ok"], trace.to_json()[:3000]
+    assert trace.turns[0].call_format == "native" and m["valid_calling_turns"] == m["calling_turns"] == 1
+    ((start, end),) = trace.crop_windows
+    assert end - start == task.SCENE_SECONDS and start % task.SCENE_SECONDS == 0
+    assert trace.final_answer in task.FLASH_COLOURS
 
 
 if __name__ == "__main__":

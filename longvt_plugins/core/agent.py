@@ -268,12 +268,15 @@ class _Run:
         if remaining <= 0:
             return "token_budget"
         tools = self.tools
-        turn_params = replace(self.params, max_tokens=min(budgets.max_new_tokens, remaining))
+        # The budget (or the protocol's room) caps each turn; the caller's params.max_tokens can only lower it.
+        asked = self.params.max_tokens
+        cap = min(budgets.max_new_tokens, remaining)
         if self.session is not None:
             room, why = self.session.next_request(self.messages, tools, self.used)
             if why is not None:
                 return why
-            turn_params = replace(self.params, max_tokens=room)
+            cap = room
+        turn_params = replace(self.params, max_tokens=cap if asked is None else min(cap, asked))
         t0 = time.perf_counter()
         try:
             try:

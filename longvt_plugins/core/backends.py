@@ -36,13 +36,22 @@ class ContextExhausted(BackendError):
 
 @dataclass
 class GenerationParams:
-    max_tokens: int = 1024
+    # A cap on this turn's new tokens. None: the caller's budget decides (run_agent: AgentBudgets.max_new_tokens
+    # or the protocol's room); a backend called directly with None stops at DIRECT_MAX_TOKENS.
+    max_tokens: int | None = None
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = None
     stop: list[str] | None = None
     timeout: float | None = 300.0  # seconds, per request (OpenAI backend)
     extra: dict[str, Any] = field(default_factory=dict)  # backend-specific: extra_body / generate() kwargs
+
+
+DIRECT_MAX_TOKENS = 1024
+
+
+def token_limit(params: GenerationParams) -> int:
+    return DIRECT_MAX_TOKENS if params.max_tokens is None else params.max_tokens
 
 
 @dataclass
@@ -259,7 +268,7 @@ class OpenAIBackend:
         request: dict[str, Any] = {
             "model": self.model,
             "messages": self.to_wire(messages, tools),
-            "max_tokens": params.max_tokens,
+            "max_tokens": token_limit(params),
             "temperature": params.temperature,
             "top_p": params.top_p,
         }
@@ -438,7 +447,7 @@ class TransformersBackend:
             eos = [tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")]
             sample = params.temperature > 0
             kwargs: dict[str, Any] = dict(
-                max_new_tokens=params.max_tokens,
+                max_new_tokens=token_limit(params),
                 do_sample=sample,
                 eos_token_id=[i for i in eos if i is not None],
                 pad_token_id=tok.pad_token_id,
@@ -463,7 +472,7 @@ class TransformersBackend:
             for s in params.stop:
                 if s in gen_text:
                     gen_text, ended = gen_text.split(s, 1)[0], True
-        finish = "stop" if ended or len(new) < params.max_tokens else "length"
+        finish = "stop" if ended or len(new) < token_limit(params) else "length"
         return turn_from_text(gen_text, usage=Usage(prompt_len, len(new)), finish_reason=finish)
 
 
