@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["crop_tool", "judge", "agent_loop", "eval_agent", "packing", "scene_detect", "gpu_runs"]
+ORDER = ["crop_tool", "judge", "agent_loop", "eval_agent", "packing", "scene_detect", "miniature", "gpu_runs"]
 
 HEADER = """# Benchmarks
 

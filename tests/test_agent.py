@@ -278,3 +278,46 @@ def test_think_style_offers_no_tool(sample_video):
         trace = run_agent(sample_video.path, "q", OpenAIBackend(server.base_url, "m"), budgets, style="think")
         assert "tools" not in server.requests[0]
     assert trace.stop_reason == "answer" and trace.crops == []
+
+
+def test_forced_call_cut_at_the_token_cap_gets_a_readable_error_and_the_loop_goes_on(sample_video):
+    """What vLLM's named tool choice returned on a GPU (2026-12-02): the arguments JSON cut at max_tokens, as a native
+    call, then (forced again) an empty call. Each gets a tool result the model can read; nothing crashes."""
+    bodies = iter(
+        [
+            ('{"start_time": 91219121912191219121', "length"),
+            ("", "stop"),
+            ('{"start_time": 0, "end_time": 4}', "stop"),
+        ]
+    )
+
+    def named_choice(body):
+        assert body["tool_choice"]["function"]["name"] == "crop_video" and body["max_tokens"] == 64
+        args, finish = next(bodies)
+        out = full_completion("", None, completion_tokens=64)
+        out["choices"][0]["message"]["tool_calls"] = [
+            {
+                "id": f"call_{len(args)}",
+                "type": "function",
+                "function": {"name": "crop_video", "arguments": args},
+            }
+        ]
+        out["choices"][0]["finish_reason"] = finish
+        return out
+
+    budgets = AgentBudgets(skim=SKIM.replace(max_frames=4), max_turns=3, crop=CropBudget(max_frames=4))
+    forced = {"tool_choice": {"type": "function", "function": {"name": "crop_video"}}}
+    with OpenAIStubServer(named_choice) as server:
+        backend = OpenAIBackend(server.base_url, "m", max_retries=0)
+        trace = run_agent(
+            sample_video.path, "q", backend, budgets, params=GenerationParams(max_tokens=64, extra=forced)
+        )
+        tool_replies = [m for m in server.requests[-1]["messages"] if m["role"] == "tool"]
+    assert trace.error is None and [t.call_format for t in trace.turns] == ["native"] * 3
+    first, empty, good = trace.crops
+    assert not first.ok and "not a JSON object" in first.error
+    assert not empty.ok and "start_time" in empty.error
+    assert good.ok and good.timestamps
+    # The model read both errors before its third turn.
+    assert len(tool_replies) == 2 and "not a JSON object" in json.dumps(tool_replies[0])
+    assert_complete(trace, budgets)

