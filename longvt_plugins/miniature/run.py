@@ -26,6 +26,9 @@ RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "miniature"
 TRAIN_VIDEOS, TEST_VIDEOS, SFT_STEPS, RFT_STEPS = 100, 5, 1000, 60
 # The first SFT stage: the drills alone (reading and one-step drills, data.py), long enough for the copies to form.
 DRILL_STEPS = 1000
+# RFT samples near-greedy: the SFT model's format breaks at higher temperatures (well-formed on CPU: 64/64 greedy,
+# 52/64 at 0.1, 15/64 at 0.7; BENCHMARKS.md, GPU runs), and a kept trace must be correct and well-formed.
+RFT_TEMPERATURE = 0.1
 # What a checkpoint needs to load and run (the trainer's own files stay in the run folder).
 SHIPPED_FILES = (
     "config.json",
@@ -135,7 +138,9 @@ def run_all(work: Path, *, train_videos: int = TRAIN_VIDEOS, test_videos: int = 
     return report
 
 
-def self_distill(model: Path, items, out_jsonl: Path, *, temperature: float = 0.7, seed: int = 0) -> dict:
+def self_distill(
+    model: Path, items, out_jsonl: Path, *, temperature: float = RFT_TEMPERATURE, seed: int = 0
+) -> dict:
     """RFT data: sample the model on fresh items and keep the traces stage 7 would keep, as SFT rows."""
     from dataclasses import asdict
 
