@@ -4,19 +4,12 @@ found at its position, with a positive margin. (The served side needs a GPU serv
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "engine_agreement.py"
+from benchmark_support import load_benchmark
 
 
 def _mod():
-    spec = importlib.util.spec_from_file_location("engine_agreement", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("engine_agreement")
 
 
 @pytest.mark.slow

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "grpo_log.py"
+from benchmark_support import load_benchmark
 
 
 def _mod():
-    spec = importlib.util.spec_from_file_location("grpo_log", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("grpo_log")
 
 
 LINE = (
