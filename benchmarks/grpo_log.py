@@ -34,7 +34,10 @@ def parse_log(text: str) -> dict[int, dict[str, float]]:
     return steps
 
 
-def rollout_stats(path: Path) -> dict[str, float]:
+def rollout_stats(path: Path) -> dict[str, float] | None:
+    # A run cut off by a time limit (or a partial copy of its rollout folder) has steps without a dump.
+    if not path.exists():
+        return None
     rows = [json.loads(line) for line in path.open()]
     calls = [r["output"].count("<tool_call>") for r in rows]
     return {
@@ -53,10 +56,14 @@ def table(steps: dict[int, dict[str, float]], rollouts: Path) -> str:
     lines = []
     for s in sorted(k for k in steps if k > 0):
         m, r = steps[s], rollout_stats(rollouts / f"{s}.jsonl")
+        dump = (
+            f"{r['tool_calls_mean']:.2f} | {r['crop_errors']} / {r['trajectories']} | {r['answered']}"
+            if r
+            else "- | - / - | -"
+        )
         lines.append(
             f"| {s} | {m['critic/score/mean']:.3f} | {m['response_length/mean']:.0f} / {m['response_length/max']:.0f} "
-            f"| {m['num_turns/mean']:.2f} | {r['tool_calls_mean']:.2f} | {r['crop_errors']} / {r['trajectories']} "
-            f"| {r['answered']} | {m['timing_s/gen']:.1f} | {m['timing_s/old_log_prob']:.1f} | {m['timing_s/ref']:.1f} "
+            f"| {m['num_turns/mean']:.2f} | {dump} | {m['timing_s/gen']:.1f} | {m['timing_s/old_log_prob']:.1f} | {m['timing_s/ref']:.1f} "
             f"| {m['timing_s/update_actor']:.1f} | {m['timing_s/update_weights']:.3f} | {m['timing_s/step']:.1f} |"
         )
     return head + "\n".join(lines) + "\n"

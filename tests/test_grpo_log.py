@@ -41,5 +41,12 @@ def test_table_counts_tool_calls_and_crop_errors(tmp_path):
     assert (
         row == "| 1 | 0.250 | 300 / 512 | 3.50 | 1.50 | 1 / 2 | 1 | 6.0 | 4.0 | 3.0 | 11.0 | 0.070 | 25.0 |"
     )
+    # a step whose rollout dump is missing (a run cut by its time limit) still gets its row
+    two = m.parse_log(LINE + "\n" + LINE.replace("step:1", "step:2"))
+    assert (
+        m.table(two, tmp_path)
+        .splitlines()[3]
+        .startswith("| 2 | 0.250 | 300 / 512 | 3.50 | - | - / - | - | 6.0")
+    )
     m.draw([(1, 0.25), (2, 0.5)], tmp_path / "r.png", "t")
     assert (tmp_path / "r.png").stat().st_size > 0
