@@ -65,7 +65,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", type=Path, default=Path("runs/miniature"))
-    ap.add_argument("--test-videos", type=int, default=10)
+    ap.add_argument("--test-videos", type=int, default=16)
     a = ap.parse_args()
     work = a.work.resolve()
     report = json.loads((work / "report.json").read_text())
@@ -140,7 +140,7 @@ def section(report: dict, rows, curves, a) -> str:
             [
                 "",
                 f"RFT round: the SFT model sampled {report['rft_data']['sampled']} `rft`-split questions at "
-                f"temperature 0.7; {report['rft_data']['kept']} trace(s) passed stage 7's own checks "
+                f"temperature {report['rft_data'].get('temperature', '?')}; {report['rft_data']['kept']} trace(s) passed stage 7's own checks "
                 f"(rejections: {report['rft_data']['rejected']}); `longvt train rft` ran "
                 f"{report['rft'].get('steps')} steps from the SFT weights on SFT rows + those.",
             ]
@@ -148,7 +148,7 @@ def section(report: dict, rows, curves, a) -> str:
             else []
         ),
         "",
-        f"Learning curve (held-out, tool style, first {a.test_videos} test video(s) per checkpoint):",
+        f"Learning curve (held-out, tool style, the first {a.test_videos} test questions per checkpoint):",
         "",
         "| step | valid-call rate | mean IoU | accuracy | eval s |",
         "|---|---|---|---|---|",

@@ -13,27 +13,40 @@ from longvt_plugins.miniature import task
 
 @pytest.fixture(scope="module")
 def mini_items(tmp_path_factory):
-    return task.make_split(tmp_path_factory.mktemp("mini") / "videos", "val", 1)
+    """One question per video; the first video of each asked colour, so a colour names one item."""
+    items, colours = [], set()
+    for item in task.make_split(tmp_path_factory.mktemp("mini") / "videos", "val", 16):
+        if item.colour not in colours:
+            colours.add(item.colour)
+            items.append(item)
+    assert len(items) >= 5 and {"red", "blue"} <= colours
+    return items
 
 
 def _colours(frames) -> list[str]:
     return [task.nearest_colour(np.asarray(f)) for f in frames]
 
 
-def test_skim_locates_every_scene_but_never_shows_a_flash_and_the_crop_does(mini_items):
+def test_skim_locates_the_asked_scene_but_never_shows_a_flash_and_the_crop_does(mini_items):
     from longvt_plugins.core.crop_tool import CropVideoTool
     from longvt_plugins.core.video import sample_video
 
-    skim = sample_video(mini_items[0].path, task.agent_budgets().skim)
-    seen = _colours(skim.frames)
-    assert sorted(seen) == sorted(i.colour for i in mini_items)  # one skim frame per scene
-    assert not set(seen) & set(task.FLASH_COLOURS)  # the skim never shows the answer
-    for item in mini_items:  # a tool per question, as in a trajectory (it caps calls per instance)
-        crop = CropVideoTool(item.path, budget=task.crop_budget()).execute(
-            {"start_time": item.start, "end_time": item.end}
-        )
-        flashes = [c for c in _colours(crop.frames) if c in task.FLASH_COLOURS]
-        assert flashes and set(flashes) == {item.answer}, item
+    for item in mini_items:
+        video = task.MiniVideo.load(item.path + ".json")
+        skim = sample_video(item.path, task.agent_budgets().skim)
+        seen = _colours(skim.frames)
+        assert seen == [s.colour for s in video.scenes]  # one skim frame per scene, read right
+        # the asked scene is the one coloured skim frame, and its timestamp falls inside the evidence window
+        coloured = [t for t, c in zip(skim.timestamps, seen, strict=True) if c not in task.PLAIN_COLOURS]
+        assert seen.count(item.colour) == 1 and len(coloured) == 1 and item.start <= coloured[0] < item.end
+        assert not set(seen) & set(task.FLASH_COLOURS)  # the skim never shows the answer
+        for scene in video.scenes:  # each scene's crop shows its own flash and only that
+            crop = CropVideoTool(item.path, budget=task.crop_budget()).execute(
+                {"start_time": scene.start, "end_time": scene.end}
+            )
+            flashes = [c for c in _colours(crop.frames) if c in task.FLASH_COLOURS]
+            assert flashes and set(flashes) == {scene.flash_colour}, (item, scene)
+        assert item.answer == video.scenes[int(item.start // task.SCENE_SECONDS)].flash_colour
 
 
 class _Sloppy:
@@ -67,10 +80,11 @@ def test_traces_stage_rejects_missing_think_and_text_outside_tags_with_counted_r
     assert not records["blue"]["accepted"]
     assert records["blue"]["reason"].startswith("format: text outside the tags")
     others = [r for c, r in records.items() if c not in ("red", "blue")]
-    assert all(r["accepted"] for r in others) and len(others) == 6
-    assert out["rejections"]["accepted"] == 6
+    n = len(mini_items) - 2
+    assert all(r["accepted"] for r in others) and len(others) == n
+    assert out["rejections"]["accepted"] == n
     assert sum(out["rejections"]["rejected"].values()) == 2
-    assert len(open(out["sft"]).readlines()) == 6  # only accepted traces are exported
+    assert len(open(out["sft"]).readlines()) == n  # only accepted traces are exported
 
 
 def test_sft_row_renders_the_same_prompt_and_frames_as_the_agent(tmp_path, mini_items):
@@ -127,7 +141,8 @@ def test_sft_row_renders_the_same_prompt_and_frames_as_the_agent(tmp_path, mini_
 
 def test_reading_drills_show_exactly_the_frames_their_answers_name(tmp_path, mini_items):
     """The perception drills mixed into SFT: every colour an answer names is the colour of the frame it labels (as
-    the lmms-engine loader decodes it), one skim drill per video, one crop drill per trace, flash frames alone."""
+    the lmms-engine loader decodes it), one skim and one crop drill per trace (one question per video), and each
+    frame alone."""
     from longvt_plugins.lmms_engine.media import MediaLoader
     from longvt_plugins.lmms_engine.rows import parse_row
     from longvt_plugins.miniature.data import _LISTED, build_traces
@@ -164,7 +179,7 @@ def test_reading_drills_show_exactly_the_frames_their_answers_name(tmp_path, min
         assert [m.get("loss_span") for m in answer if m["role"] == "assistant"] == ["", item.answer]
     multi = [r for r in drills if "-read-" in r["id"]]
     single = [r for r in drills if "-frame-" in r["id"]]
-    assert sorted(r["id"].rsplit("-", 1)[1] for r in multi) == ["crop"] * 3 + ["skim"]  # the 3 share one skim
+    assert sorted(r["id"].rsplit("-", 1)[1] for r in multi) == ["crop"] * 3 + ["skim"] * 3
     assert single and all(r["messages"][1]["content"][1]["type"] == "image_url" for r in single)
     for r in drills:
         assert "tools" not in r  # no tools block: a short prompt is the point of a drill

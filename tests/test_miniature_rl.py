@@ -17,6 +17,7 @@ from test_verl_recipe_multigpu import per_rank_split, verl_validates
 from longvt_plugins.miniature import rl, task
 from longvt_plugins.miniature.demo import shipped_checkpoint
 
+RL_VIDEOS = 4  # one question each
 PROFILE = Path(__file__).resolve().parents[1] / "recipes" / "rl" / "profile" / "miniature_1gpu.yaml"
 
 
@@ -33,13 +34,13 @@ def rl_data(tmp_path_factory):
     from longvt_plugins.miniature.__main__ import main
 
     work = tmp_path_factory.mktemp("mini-rl")
-    main(["rl-data", "--work", str(work), "--videos", "1", "--val-videos", "1"])
+    main(["rl-data", "--work", str(work), "--videos", str(RL_VIDEOS), "--val-videos", str(RL_VIDEOS)])
     return work
 
 
 def test_rl_data_rows_show_the_skim_as_timestamped_frames(rl_data):
     train, val = (pq.read_table(rl_data / f"rl_{s}.parquet").to_pylist() for s in ("train", "val"))
-    assert len(train) == len(val) == task.SCENES  # one question per scene, nothing rejected
+    assert len(train) == len(val) == RL_VIDEOS  # one question per video, nothing rejected
     assert {r["extra_info"]["split"] for r in train} == {rl.TRAIN_SPLIT}
     assert {r["extra_info"]["split"] for r in val} == {rl.VAL_SPLIT}
     skim = task.skim_budget()
@@ -69,7 +70,7 @@ def test_rl_data_loads_in_verl_within_the_profiles_prompt_length(rl_data):
         "tool_config_path": str(rl.TOOL_CONFIG),
     })  # fmt: skip
     data = RLHFDataset(str(rl_data / "rl_train.parquet"), tokenizer, config, processor)
-    assert len(data) == task.SCENES  # verl measured every prompt (tools and images included): none too long
+    assert len(data) == RL_VIDEOS  # verl measured every prompt (tools and images included): none too long
     parts = data[0]["raw_prompt"][1]["content"]
     assert [p["type"] for p in parts[:4]] == ["text", "image", "text", "image"]
     assert parts[1]["image"].size == (28, 28)

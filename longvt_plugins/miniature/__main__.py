@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--test-videos", type=int, default=run.TEST_VIDEOS)
     ap.add_argument("--steps", type=int, default=None, help="SFT (or RFT) optimizer steps")
     ap.add_argument(
-        "--videos", type=int, default=rl.RL_TRAIN_VIDEOS, help="rl-data: training videos (8 questions each)"
+        "--videos", type=int, default=rl.RL_TRAIN_VIDEOS, help="rl-data: training videos (one question each)"
     )
     ap.add_argument("--val-videos", type=int, default=rl.RL_VAL_VIDEOS, help="rl-data: validation videos")
     a = ap.parse_args(argv)

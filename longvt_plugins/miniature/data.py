@@ -185,7 +185,8 @@ _LISTED = re.compile(r"(\d+(?:\.\d+)?)s (\w+)")
 
 
 def frame_drills(sft_row: dict, folder: Path, drills: list[dict] | None = None) -> list[dict]:
-    """One-frame reading drills: each skim frame, and the crop's flash frames, alone with its label -> "18s red.".
+    """One-frame reading drills: the skim's coloured frame and its first dull one, and the crop's flash frames, each
+    alone with its label -> "18s red.".
 
     Why: with eight frames in a row the student has two things to learn at once - which frame to look at and what
     its colour is called - and neither gets a clear gradient without the other (after 500 steps on full traces and
@@ -195,10 +196,11 @@ def frame_drills(sft_row: dict, folder: Path, drills: list[dict] | None = None) 
     """
     from longvt_plugins.core.budget import FrameBudget
     from longvt_plugins.core.video import sample_window
-    from longvt_plugins.miniature.task import FLASH_COLOURS
+    from longvt_plugins.miniature.task import FLASH_COLOURS, PLAIN_COLOURS
 
     rows = []
     for drill in perception_rows(sft_row) if drills is None else drills:
+        plain_kept = False
         spec = drill["messages"][1]["content"][0]["video_url"]
         budget = FrameBudget(
             **{k: spec[k] for k in ("fps", "min_frames", "max_frames", "min_pixels", "max_pixels")}
@@ -209,6 +211,11 @@ def frame_drills(sft_row: dict, folder: Path, drills: list[dict] | None = None) 
         for (stamp, colour), frame, t in zip(listed, got.to_pil(), got.timestamps, strict=True):
             if kind == "crop" and colour not in FLASH_COLOURS:
                 continue  # the skim already shows every scene colour; from a crop, its flash
+            if kind == "skim" and colour in PLAIN_COLOURS:
+                # one dull frame per skim: seven would make "a dull colour" most of what the drills teach
+                if plain_kept:
+                    continue
+                plain_kept = True
             png = folder / f"{Path(spec['url']).stem}_{t:.2f}.png"
             if not png.exists():
                 png.parent.mkdir(parents=True, exist_ok=True)
@@ -266,10 +273,12 @@ def _drill(sft_row: dict, kind: str, video: dict, answer: str) -> dict:
 
 
 def build_traces(workdir: str | Path, items: list[MiniItem], *, direct_every: int = 4, drills: bool = True,
-                 teacher=None) -> dict:  # fmt: skip
+                 trace_repeats: int = 1, teacher=None) -> dict:  # fmt: skip
     """Run stage 7 (+ export) over the items with the oracle teacher on a loopback OpenAI server.
 
-    `teacher`: another OpenAI handler (tests use a misbehaving one). Returns {"sft": path, "eval": path,
+    `teacher`: another OpenAI handler (tests use a misbehaving one). `trace_repeats`: how many times each accepted
+    trace appears in the training file (the whole traces are what the model must generate; the drills are many
+    short rows beside them). Returns {"sft": path, "eval": path,
     "train": path (sft + direct rows + drills), "asked": path of the one-step drills, "drills": path of all the
     drills (the first SFT stage; both None without drills), "traces": stage summary, "export": ...,
     "rejections": counts by reason}.
@@ -288,8 +297,8 @@ def build_traces(workdir: str | Path, items: list[MiniItem], *, direct_every: in
     sft = workdir / "export" / "sft.jsonl"
     rows = read_jsonl(sft)
     # A direct-style copy of every `direct_every`-th trace (0: none): enough to learn the style, cheap to train.
-    train = rows + ([direct_row(r) for r in rows[::direct_every]] if direct_every else [])
-    if drills:  # one skim drill per video (its 8 questions share the skim), one crop drill per trace
+    train = rows * trace_repeats + ([direct_row(r) for r in rows[::direct_every]] if direct_every else [])
+    if drills:  # one skim drill per video, one crop drill per trace
         seen: set[str] = set()
         frames: dict[str, dict] = {}
         for r in rows:

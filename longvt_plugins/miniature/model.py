@@ -19,13 +19,14 @@ def _corpus() -> list[str]:
     from longvt_plugins.core.backends import hermes_tools_block
     from longvt_plugins.core.crop_tool import CROP_VIDEO_SCHEMA
     from longvt_plugins.core.prompts import load_prompt
-    from longvt_plugins.miniature.task import FLASH_COLOURS, QUESTION_TEMPLATES, SCENE_COLOURS
+    from longvt_plugins.miniature.task import FLASH_COLOURS, PLAIN_COLOURS, QUESTION_TEMPLATES, SCENE_COLOURS
 
     texts = [load_prompt(n) for n in ("agent_system", "agent_tool", "agent_non_think", "skim", "crop_result")]
     texts += [hermes_tools_block([CROP_VIDEO_SCHEMA]), json.dumps(CROP_VIDEO_SCHEMA)]
     for c in SCENE_COLOURS:
         texts += [q.format(colour=c) for q in QUESTION_TEMPLATES]
-        texts.append(f"<think>Asked: {c}. Skim: 0s {c}, 18s {c}: found. Crop 16-32s.</think>")
+        plain = ", ".join(f"{t}s {p}" for t, p in zip((0, 18, 36, 54), PLAIN_COLOURS, strict=True))
+        texts.append(f"<think>Asked: {c}. Skim: {plain}, 73s {c}: found. Crop 64-80s.</think>")
     for f in FLASH_COLOURS:
         texts.append(f"<think>Crop: 16s {f}, 18s {f}. The flash is {f}.</think><answer>{f}</answer>")
     texts.append(" ".join(f"<{t}.0s> {t}.0, {t}.00s" for t in range(0, 130)))
@@ -108,7 +109,7 @@ def calibrate_projector(model, model_dir: str | Path) -> dict:
     every palette frame onto one embedding (cosine 1.0); frozen at its random init, the frames' tokens were drowned
     in the residual stream (norm ~0.3 against ~8) and after 700 steps the student named 6 of 12 colours from a
     single frame and one colour for every skim frame. So the tower stays frozen (recipes/miniature freeze
-    `model.visual`) and its last projector layer is solved here (least squares over the 12 palette frames) to map
+    `model.visual`) and its last projector layer is solved here (least squares over the palette frames) to map
     each frame to `IMAGE_FEATURE_NORM` x the unit embedding of " <colour>". Everything after that - reading the
     right frame, cropping the right window, answering - is learned by SFT.
     """
@@ -116,10 +117,10 @@ def calibrate_projector(model, model_dir: str | Path) -> dict:
     from PIL import Image
     from transformers import AutoProcessor
 
-    from longvt_plugins.miniature.task import FLASH_COLOURS, FRAME_PIXELS, SCENE_COLOURS, colour_frame
+    from longvt_plugins.miniature.task import FRAME_PIXELS, PALETTE, colour_frame
 
     proc = AutoProcessor.from_pretrained(model_dir)
-    names = [*SCENE_COLOURS, *FLASH_COLOURS]
+    names = list(PALETTE)
     ids = [proc.tokenizer.encode(" " + n, add_special_tokens=False) for n in names]
     if any(len(i) != 1 for i in ids):
         raise RuntimeError(

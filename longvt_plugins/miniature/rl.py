@@ -21,7 +21,7 @@ from pathlib import Path
 from longvt_plugins.miniature import task
 
 TRAIN_SPLIT, VAL_SPLIT = "rft", "val"
-RL_TRAIN_VIDEOS, RL_VAL_VIDEOS = 100, 4
+RL_TRAIN_VIDEOS, RL_VAL_VIDEOS = 800, 32  # one question per video
 # The crop budget verl's crop_video tool runs with in miniature RL (the profile's tool_config_path).
 TOOL_CONFIG = Path(__file__).resolve().parent / "verl_tool_config.yaml"
 

@@ -1,12 +1,20 @@
-"""The miniature task family: long plain-colour videos where the skim finds the scene and only a crop sees the flash.
+"""The miniature task family: long videos where the skim finds the scene and only a crop sees the flash.
 
-A video is `SCENES` scenes of `SCENE_SECONDS` each, every scene a distinct plain colour (a random order per
-video). Inside every scene a short flash of one of `FLASH_COLOURS` lasts `FLASH_SECONDS`, placed so that no skim
-frame falls in it but the crop of that scene catches it. The question names a scene by its colour and asks for
-the flash colour, so:
+A video is `SCENES` scenes of `SCENE_SECONDS` each: one scene in a colour of `SCENE_COLOURS` (a random colour at a
+random place per video), each of the others in one of the dull `PLAIN_COLOURS` (drawn per scene). Inside every scene a short flash of one of
+`FLASH_COLOURS` lasts `FLASH_SECONDS`, placed so that no skim frame falls in it but the crop of that scene catches
+it. The question names the coloured scene ("... during the red scene?") and asks for its flash colour, so:
 
 - the skim (one frame per scene, each with its timestamp) tells *where* the asked scene is, never the answer;
 - a crop of that scene (denser frames) shows the flash; a crop of another scene shows another scene's flash.
+
+Why one coloured scene, not eight: with eight distinct colours the student has to compare each skim entry with
+the colour the question names, and a 0.8 M-parameter student did not learn that comparison in CPU budgets in six
+sessions of probes (docs/miniature.md, "What the first task family taught us"). With one coloured scene, finding
+it is a property of each skim frame alone, as recognising the relevant scene is for a pretrained model, and what is
+left to learn is the LongVT behaviour itself: skim, locate, crop the right window, read, answer. The other
+scenes are not all one colour: with a single plain colour (7 of 8 skim frames) the student learned to write it for
+every skim entry, the coloured one too, instead of reading the frames (format 0/40).
 
 Chance without the crop is 1 / len(FLASH_COLOURS) = 25 %. Perception is deliberately easy (one visual token per
 frame): what a tiny model has to learn is the behaviour - find, crop, read, answer. Each colour is drawn with its
@@ -38,12 +46,20 @@ SCENE_COLOURS: dict[str, tuple[int, int, int]] = {
     "orange": (245, 130, 20),
     "purple": (110, 40, 160),
 }
+# Every scene but the asked one: dull colours that are neither asked about nor ever a flash.
+PLAIN_COLOURS: dict[str, tuple[int, int, int]] = {
+    "slate": (100, 130, 160),
+    "olive": (128, 128, 0),
+    "navy": (0, 0, 128),
+    "beige": (225, 200, 160),
+}
 FLASH_COLOURS: dict[str, tuple[int, int, int]] = {
     "white": (250, 250, 250),
     "black": (5, 5, 5),
     "grey": (128, 128, 128),
     "brown": (110, 60, 20),
 }
+PALETTE: dict[str, tuple[int, int, int]] = {**SCENE_COLOURS, **PLAIN_COLOURS, **FLASH_COLOURS}
 SCENES = 8
 SCENE_SECONDS = 16
 FPS = 1  # video frame rate: one frame per second keeps encoding and decoding cheap
@@ -138,7 +154,7 @@ def _mask(name: str) -> np.ndarray:
 
 def colour_frame(name: str, size: int = FRAME_SIZE) -> np.ndarray:
     """One frame of a colour: its texture cells in its RGB, the others dark grey."""
-    rgb = {**SCENE_COLOURS, **FLASH_COLOURS}[name]
+    rgb = PALETTE[name]
     cells = np.where(_mask(name)[..., None], np.array(rgb, np.uint8), np.array(_OFF, np.uint8))
     reps = size // TEXTURE_CELLS
     return np.ascontiguousarray(cells.repeat(reps, 0).repeat(reps, 1))
@@ -177,7 +193,9 @@ def flash_slots() -> dict[int, list[int]]:
 
 def plan_video(seed: int, video_id: str, path: str) -> MiniVideo:
     rng = random.Random(seed)
-    colours = rng.sample(list(SCENE_COLOURS), SCENES)
+    asked = rng.randrange(SCENES)
+    colours = [rng.choice(list(PLAIN_COLOURS)) for _ in range(SCENES)]
+    colours[asked] = rng.choice(list(SCENE_COLOURS))
     slots = flash_slots()
     scenes = []
     for k, colour in enumerate(colours):
@@ -224,7 +242,7 @@ def render_video(video: MiniVideo) -> None:
 
 
 def items_of(video: MiniVideo, seed: int) -> list[MiniItem]:
-    """One question per scene (the asked colour names the scene; the answer is that scene's flash)."""
+    """The video's one question: the coloured scene's flash (the asked colour names the scene)."""
     rng = random.Random(seed + 7)
     return [
         MiniItem(
@@ -239,6 +257,7 @@ def items_of(video: MiniVideo, seed: int) -> list[MiniItem]:
             duration=video.duration,
         )
         for s in video.scenes
+        if s.colour in SCENE_COLOURS
     ]
 
 
@@ -265,7 +284,7 @@ def nearest_colour(frame) -> str:
     arr = np.asarray(frame, dtype=np.float32)
     h, w = arr.shape[:2]
     best, name = None, ""
-    for n in {**SCENE_COLOURS, **FLASH_COLOURS}:
+    for n in PALETTE:
         tpl = np.asarray(Image.fromarray(colour_frame(n)).resize((w, h), Image.BICUBIC), dtype=np.float32)
         d = float(((arr - tpl) ** 2).mean())
         if best is None or d < best:
