@@ -103,8 +103,8 @@ def section(report: dict, rows, curves, a) -> str:
         "## Miniature LongVT (trained on CPU through our own SFT path)",
         "",
         f"Command: `python -m longvt_plugins.miniature all --work {a.work}` then `python benchmarks/miniature.py "
-        f"--work {a.work}`; {time.strftime('%Y-%m-%d')}, {platform.machine()}, 2 shared CPU cores (other "
-        "engineers' test suites were running: wall times are inflated). Task and model: docs/miniature.md.",
+        f"--work {a.work}`; {time.strftime('%Y-%m-%d')}, {platform.machine()}, 2 shared CPU cores. "
+        "Task and model: docs/miniature.md.",
         "",
         f"Data: {report['data']['items']} training questions ({report['data']['rejections']['accepted']} traces "
         f"accepted by stage 7) + direct-style copies + reading, asked and step drills (docs/miniature.md); "
@@ -148,7 +148,8 @@ def section(report: dict, rows, curves, a) -> str:
             else []
         ),
         "",
-        f"Learning curve (held-out, tool style, the first {a.test_videos} test questions per checkpoint):",
+        f"Learning curve (held-out, tool style, the first {a.test_videos} test questions per checkpoint; the recipe "
+        "keeps the last 8 saved checkpoints):",
         "",
         "| step | valid-call rate | mean IoU | accuracy | eval s |",
         "|---|---|---|---|---|",

@@ -97,7 +97,7 @@ def test_miniature_profile_composes_and_passes_verls_checks(base_config):
     # Sampled, not greedy, but below 1.0: the tiny policy keeps its format (BENCHMARKS.md, GPU runs).
     assert 0 < rollout.temperature < 1 and rollout.val_kwargs.temperature == 0
     assert per_rank_split(config) == (64, 64)  # one optimizer step per training step
-    assert 1e-4 <= actor.optim.lr <= 1e-3
+    assert actor.optim.lr <= 3e-5  # 3e-4 took the converged policy apart in 4 steps (BENCHMARKS.md, GPU runs)
     model = config.actor_rollout_ref.model
     assert model.use_remove_padding is False and model.override_config.attn_implementation == "sdpa"
     assert get_custom_reward_fn(config).args[1]["judge"] == "rule"
