@@ -27,7 +27,7 @@ RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "miniature"
 TRAIN_VIDEOS, TEST_VIDEOS, SFT_STEPS, RFT_STEPS = 800, 40, 1700, 60
 # The first SFT stage: the drills alone (reading and one-step drills, data.py), long enough for the copies to form.
 DRILL_STEPS = 800
-# Each whole trace twice in the second stage's mix (with 8,100 drill rows beside 800 traces, one copy left the
+# Each whole trace twice in the second stage's mix (with 7,900 drill rows beside 800 traces, one copy left the
 # traces' call JSON and answer endings undertrained: 65 % in format, 73 % valid calls).
 TRACE_REPEATS = 2
 # RFT samples near-greedy: the SFT model's format breaks at higher temperatures (well-formed on CPU: 64/64 greedy,

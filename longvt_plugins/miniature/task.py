@@ -14,7 +14,7 @@ sessions of probes (docs/miniature.md, "What the first task family taught us"). 
 it is a property of each skim frame alone, as recognising the relevant scene is for a pretrained model, and what is
 left to learn is the LongVT behaviour itself: skim, locate, crop the right window, read, answer. The other
 scenes are not all one colour: with a single plain colour (7 of 8 skim frames) the student learned to write it for
-every skim entry, the coloured one too, instead of reading the frames (format 0/40).
+every skim entry, the coloured one too, instead of reading the frames (format 3/40).
 
 Chance without the crop is 1 / len(FLASH_COLOURS) = 25 %. Perception is deliberately easy (one visual token per
 frame): what a tiny model has to learn is the behaviour - find, crop, read, answer. Each colour is drawn with its
