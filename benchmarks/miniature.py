@@ -4,7 +4,7 @@
     python benchmarks/miniature.py --work runs/miniature             # curves + results/miniature.md
     python benchmarks/assemble.py
 
-Each saved checkpoint (recipes/miniature/sft.yaml: every 75 steps) and the untrained student are evaluated with
+Each kept checkpoint (recipes/miniature/sft.yaml: every 125 steps, the last 8) is evaluated with
 run_agent on the held-out test split. The PNG is drawn with PIL (no plotting dependency).
 """
 

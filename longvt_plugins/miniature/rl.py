@@ -1,6 +1,6 @@
 """Miniature RL data: the task's questions as verl GRPO rows, through the pipeline's own `export` stage.
 
-    python -m longvt_plugins.miniature rl-data --work runs/miniature --videos 100
+    python -m longvt_plugins.miniature rl-data --work runs/miniature --videos 800
 
 writes `<work>/rl_train.parquet` and `<work>/rl_val.parquet` (and the pipeline work dirs `rl-pipeline-<split>/`).
 The rows show the skim as the SFT rows and evaluation do (`rl_initial_video: frames`, the miniature skim budget), so
