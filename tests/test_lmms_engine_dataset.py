@@ -195,7 +195,7 @@ def test_same_tokens_as_the_verl_tool_path(dataset, trace_files):
 
     from verl.utils.tokenizer.continuous_token_wiring import create_continuous_token_builder
 
-    from longvt_plugins.lmms_engine.rows import parse_row
+    from longvt_plugins.core.trace_rows import parse_row
     from longvt_plugins.verl.agent_loop import interleave_frame_labels
     from longvt_plugins.verl.tool import CropVideoTool
 
@@ -284,15 +284,18 @@ def test_malformed_rows_are_skipped_with_their_ids(dataset):
     assert "missing media file" in reasons["bad-missing-video"]
     assert "malformed <tool_call>" in reasons["bad-json-call"]
     assert "empty conversation" in reasons["bad-empty"]
-    assert dataset.plan.summary()["rejected_rows"] == 3
+    # Bad rows never enter the plan: they are checked (grammar, media files present) as the file is read.
+    assert "mixed.jsonl:2)" in reasons["bad-missing-video"] and "mixed.jsonl:3)" in reasons["bad-json-call"]
+    assert dataset.plan.summary()["rejected_rows"] == 0 and dataset.stats["skipped_rows"] == 3
 
 
 def test_malformed_rows_stop_the_run_before_training_when_asked(trace_files, tiny_model_dir, tmp_path):
-    from longvt_plugins.lmms_engine.rows import BadRow
+    from longvt_plugins.core.rowfile import RowFileError
 
-    with pytest.raises(BadRow) as err:
+    with pytest.raises(RowFileError) as err:
         build_dataset(trace_files["mixed"], trace_files["root"], tiny_model_dir, tmp_path, on_bad_row="raise")
-    assert err.value.row_id == "bad-missing-video"
+    assert err.value.where.endswith("mixed.jsonl:2")  # the first bad row in file order
+    assert "row bad-missing-video: missing media file /nonexistent/video.mp4" in str(err.value)
 
 
 def test_unpacked_mode_yields_single_samples(trace_files, tiny_model_dir, tmp_path):
@@ -370,3 +373,59 @@ def test_run_scripts_launch_our_launcher_under_torchrun_with_their_recipe(stage,
         "trainer_args.max_steps=3",
         "reader=decord",
     ]
+
+
+# ------------------------------------------------------------------------------------- issue 26: bad input
+def _unanswered_call_rows(video):
+    """Three ways a row can call a tool and get no answer: a structured call followed by a user turn, an inline
+    <tool_call> ending the row, a structured call ending the row."""
+    good = tool_trace_row(video, row_id="g", crops=[(15.0, 25.0)], messages_as_json=False)
+    user, call_turn = good["messages"][1], good["messages"][2]
+    inline = {
+        "role": "assistant",
+        "content": '<tool_call>\n{"name": "crop_video", "arguments": {"start_time": 1, "end_time": 5}}\n</tool_call>',
+    }
+    return [
+        {"id": "call-then-user", "messages": [user, call_turn, {"role": "user", "content": "and?"}, good["messages"][-1]]},
+        {"id": "inline-call-ends", "messages": [user, inline]},
+        {"id": "call-ends", "messages": [user, call_turn]},
+    ]  # fmt: skip
+
+
+@pytest.mark.timeout(180)  # lmms-engine's own loader hangs forever on this file
+@pytest.mark.parametrize("on_bad_row", ["raise", "skip"])
+def test_a_truncated_jsonl_line_is_named_or_counted_never_a_hang(
+    on_bad_row, trace_files, tiny_model_dir, tmp_path
+):
+    from longvt_plugins.core.rowfile import RowFileError
+
+    lines = trace_files["good"].read_text().splitlines()
+    path = tmp_path / "cut.jsonl"
+    path.write_text("\n".join([lines[0], lines[1][: len(lines[1]) // 2], lines[2]]) + "\n")
+    if on_bad_row == "raise":
+        with pytest.raises(RowFileError) as err:
+            build_dataset(path, trace_files["root"], tiny_model_dir, tmp_path, on_bad_row="raise")
+        assert err.value.where == f"{path}:2" and "not valid JSON" in err.value.reason
+        return
+    ds = build_dataset(path, trace_files["root"], tiny_model_dir, tmp_path, packing=False)
+    assert ds.stats["skipped_rows"] == 1 and ds.bad_rows[0][0] == f"{path}:2"
+    assert [ds.row_ids[i] for i in range(len(ds.data_list))] == ["two-crops", "plain-qa"]
+    assert len(list(iter(ds))) == 2
+
+
+def test_a_call_without_a_tool_response_is_never_a_sample(
+    trace_files, sample_video, tiny_model_dir, tmp_path
+):
+    from longvt_plugins.core.rowfile import RowFileError
+
+    good = [json.loads(line) for line in trace_files["good"].read_text().splitlines()[:2]]
+    rows = good[:1] + _unanswered_call_rows(sample_video.path) + good[1:]
+    path = write_jsonl(rows, tmp_path / "calls.jsonl")
+    ds = build_dataset(path, trace_files["root"], tiny_model_dir, tmp_path, packing=False)
+    reasons = dict(ds.bad_rows)
+    assert set(reasons) == {"call-then-user", "inline-call-ends", "call-ends"}
+    assert all("without a tool response" in r for r in reasons.values())
+    assert len(list(iter(ds))) == 2  # 2 good rows -> 2 samples, whatever the bad rows hold
+    with pytest.raises(RowFileError) as err:
+        build_dataset(path, trace_files["root"], tiny_model_dir, tmp_path, on_bad_row="raise")
+    assert err.value.where == f"{path}:2"  # the first bad row, not a later one

@@ -92,9 +92,9 @@ def test_sft_row_renders_the_same_prompt_and_frames_as_the_agent(tmp_path, mini_
     with the teacher's budget), so the SFT text and images equal what run_agent sends the model."""
     from longvt_plugins.core.agent import run_agent
     from longvt_plugins.core.backends import AssistantTurn, TransformersBackend, Usage, turn_from_text
+    from longvt_plugins.core.trace_rows import parse_row
     from longvt_plugins.lmms_engine.media import MediaLoader
     from longvt_plugins.lmms_engine.processor import longvt_template
-    from longvt_plugins.lmms_engine.rows import parse_row
     from longvt_plugins.miniature.data import build_traces
     from longvt_plugins.miniature.model import make_student
 
@@ -143,8 +143,8 @@ def test_reading_drills_show_exactly_the_frames_their_answers_name(tmp_path, min
     """The perception drills mixed into SFT: every colour an answer names is the colour of the frame it labels (as
     the lmms-engine loader decodes it), one skim and one crop drill per trace (one question per video), and each
     frame alone."""
+    from longvt_plugins.core.trace_rows import parse_row
     from longvt_plugins.lmms_engine.media import MediaLoader
-    from longvt_plugins.lmms_engine.rows import parse_row
     from longvt_plugins.miniature.data import _LISTED, build_traces
 
     out = build_traces(tmp_path / "pipe", mini_items[:3], direct_every=0)

@@ -200,9 +200,9 @@ def test_records_match_the_published_schemas(reference):
 def test_sft_rows_load_and_encode_in_the_lmms_engine_plugin(reference, tiny_model_dir):
     from lmms_engine.datasets.processor.config import ProcessorConfig
 
+    from longvt_plugins.core.trace_rows import parse_row
     from longvt_plugins.lmms_engine.media import MediaLoader
     from longvt_plugins.lmms_engine.processor import LongVTQwen25VLProcessor
-    from longvt_plugins.lmms_engine.rows import parse_row
 
     cfg, _, _ = reference
     rows = read_jsonl(cfg.workdir / "export" / "sft.jsonl")

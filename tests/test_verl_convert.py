@@ -178,5 +178,5 @@ def test_unknown_input_format_is_a_clear_error(tmp_path):
     bad = tmp_path / "qa.csv"
     bad.write_text("question,answer\n")
     result = CliRunner().invoke(app, ["data", "to-verl", str(bad), "--out", str(tmp_path / "o.parquet")])
-    assert result.exit_code == 2 and "expected .jsonl, .json or .parquet" in result.output
+    assert result.exit_code == 2 and "expected one of .jsonl, .json, .parquet" in result.output
     assert not (tmp_path / "o.parquet").exists()

@@ -37,6 +37,11 @@ def to_verl(
     video_root: Path | None = typer.Option(None, help="Directory that relative video paths are relative to."),
     path_map: list[str] = typer.Option([], help="OLD=NEW: rewrite a video path prefix (repeatable)."),
     strict: bool = typer.Option(False, help="Exit with status 1 when any sample was rejected."),
+    on_bad_row: str = typer.Option(
+        "raise",
+        help="A line that is not a JSON object or a field of the wrong type: raise (stop, naming file and line) "
+        "| skip (reject it, counted and listed with the other rejected samples).",
+    ),
     initial_video: str = typer.Option(
         "video",
         help="How the prompt shows the video: video (a native video part) | frames (the skim decoded now, a "
@@ -59,16 +64,18 @@ def to_verl(
     from longvt_plugins.core.style import STYLES
     from longvt_plugins.verl.convert import INITIAL_VIDEO_MODES, convert, read_samples
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # an error stays one line, whatever the width
     if source not in ("auto", "qa", "longvt"):
         raise typer.BadParameter("--source must be auto, qa or longvt")
     if style not in STYLES:
         raise typer.BadParameter(f"--style must be one of {', '.join(STYLES)}")
     if initial_video not in INITIAL_VIDEO_MODES:
         raise typer.BadParameter(f"--initial-video must be one of {', '.join(INITIAL_VIDEO_MODES)}")
+    if on_bad_row not in ("raise", "skip"):
+        raise typer.BadParameter("--on-bad-row must be raise or skip")
     budget = budget_or_exit(FrameBudget, video or {}, SKIM)
     try:
-        samples = chain.from_iterable(read_samples(path, source) for path in inputs)
+        samples = chain.from_iterable(read_samples(path, source, on_bad_row) for path in inputs)
         report = convert(
             samples,
             out,
@@ -95,3 +102,37 @@ def to_verl(
             console.print(f"  {count:6d}  {reason}")
         if strict:
             raise typer.Exit(1)
+
+
+@app.command("check")
+def check(
+    inputs: list[Path] = typer.Argument(..., help="Row files: .jsonl / .json / .parquet."),
+    kind: str = typer.Option(
+        "auto", help="sft (SFT/RFT trace rows) | rl (QA / RL records) | auto (by the first row of each file)."
+    ),
+    show: int = typer.Option(20, help="How many problems to list (all are counted)."),
+) -> None:
+    """Check row files the way the hosts will read them (the lmms-engine dataset, the verl converter): every
+    line that is not a JSON object, every row that breaks the trace grammar or has a field of the wrong type,
+    each with FILE:LINE and the reason. Exit 1 when any row is bad."""
+    from longvt_plugins.core.row_kinds import KINDS, validator
+    from longvt_plugins.core.rowfile import RowFileError, check_rows
+
+    if kind not in KINDS:
+        raise typer.BadParameter(f"--kind must be one of {', '.join(KINDS)}")
+    bad, total = [], 0
+    for path in inputs:
+        try:
+            checked = check_rows(path, validator(kind, path), on_bad="skip")
+        except RowFileError as exc:  # the file as a whole: missing, empty, not parseable
+            bad.append(str(exc))
+            continue
+        total += checked.total
+        bad += [str(skip) for skip in checked.skipped]
+        typer.echo(f"{path}: {checked.summary()}")
+    for line in bad[:show]:
+        typer.echo(f"  {line}")
+    if len(bad) > show:
+        typer.echo(f"  ... and {len(bad) - show} more")
+    if bad:
+        raise typer.Exit(1)

@@ -24,6 +24,7 @@ from loguru import logger
 from torch.utils.data import get_worker_info
 
 from longvt_plugins.core.paths import cache_root
+from longvt_plugins.core.trace_rows import BadRow, parse_row
 from longvt_plugins.lmms_engine.media import MediaLoader
 from longvt_plugins.lmms_engine.packing import (
     LengthCache,
@@ -33,28 +34,36 @@ from longvt_plugins.lmms_engine.packing import (
     settings_fingerprint,
     shard_packs,
 )
-from longvt_plugins.lmms_engine.rows import BadRow, parse_row
+from longvt_plugins.lmms_engine.sources import dataset_files, load_checked
 
 
 class LongVTTraceDataset(VisionSFTIterableDataset):
     # ------------------------------------------------------------------------------------------------ build
     def _build_from_config(self):
-        shuffle, self.config.shuffle = self.config.shuffle, False  # we shuffle packs (or rows) ourselves
-        super()._build_from_config()
-        self.config.shuffle = shuffle
+        ext = self.config.extra_kwargs or {}
+        self.on_bad_row = ext.get("on_bad_row", "skip")
+        if self.on_bad_row not in ("skip", "raise"):
+            raise ValueError(f"extra_kwargs.on_bad_row must be 'skip' or 'raise', got {self.on_bad_row!r}")
+        self.bad_rows: list[tuple[str, str]] = []
+        self.stats = {"packs": 0, "tokens": 0, "length_mismatches": 0, "skipped_rows": 0}
+        files = dataset_files(self.config)
+        if files is not None:  # json / jsonl / parquet: read and checked by us (sources.py says why)
+            loaded = load_checked(files, "raise" if self.on_bad_row == "raise" else "skip")
+            self.data_list = HFDataset.from_list(loaded.rows)
+            self.data_folder = loaded.folders
+            for skip in loaded.skipped:
+                self._bad(BadRow(skip.row_id or skip.where, f"{skip.reason} ({skip.where})"))
+        else:
+            shuffle, self.config.shuffle = self.config.shuffle, False  # we shuffle packs (or rows) ourselves
+            super()._build_from_config()
+            self.config.shuffle = shuffle
         if not isinstance(self.data_list, HFDataset):  # top-level json / jsonl give a python list
             self.data_list = HFDataset.from_list(list(self.data_list))
         if getattr(self, "data_folder", None) is None:
             self.data_folder = [None] * len(self.data_list)
         ids = self.data_list["id"] if "id" in self.data_list.column_names else [None] * len(self.data_list)
         self.row_ids = [str(r) if r not in (None, "") else f"#{i}" for i, r in enumerate(ids)]
-        ext = self.config.extra_kwargs or {}
-        self.on_bad_row = ext.get("on_bad_row", "skip")
-        if self.on_bad_row not in ("skip", "raise"):
-            raise ValueError(f"extra_kwargs.on_bad_row must be 'skip' or 'raise', got {self.on_bad_row!r}")
         self.crop_budget = ext.get("crop_budget") or {}
-        self.bad_rows: list[tuple[str, str]] = []
-        self.stats = {"packs": 0, "tokens": 0, "length_mismatches": 0, "skipped_rows": 0}
         self._loaders: dict[Any, MediaLoader] = {}
         self.plan: PackPlan | None = None
 

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from longvt_plugins.core.budget import FrameBudget
-from longvt_plugins.lmms_engine.rows import BadRow, CropReplay, ImageRef, TraceRow, VideoRef
+from longvt_plugins.core.trace_rows import BadRow, CropReplay, ImageRef, TraceRow, VideoRef
 
 # lmms-engine's own defaults for a video_url (min_frames=1 rounds up to 2 frames); the dataset config and a row's
 # part may override them.

@@ -41,6 +41,8 @@ from typing import Any
 from longvt_plugins.core.budget import SKIM, FrameBudget
 from longvt_plugins.core.crop_tool import CROP_VIDEO_NAME, skim_text, timestamped_parts
 from longvt_plugins.core.prompts import load_prompt
+from longvt_plugins.core.row_kinds import is_longvt_rl_row, rl_row_problems
+from longvt_plugins.core.rowfile import RowFileError, read_records
 from longvt_plugins.core.style import check_style
 from longvt_plugins.core.video import VideoError, VideoInfo, plan_window, probe, sample_video
 
@@ -205,26 +207,25 @@ def sample_from_longvt_row(row: dict[str, Any], index: int = 0) -> RLSample:
     )
 
 
-def read_samples(path: str | Path, source: str = "auto") -> Iterator[RLSample]:
+def read_samples(path: str | Path, source: str = "auto", on_bad: str = "raise") -> Iterator[RLSample]:
     """Samples from a .jsonl / .json / .parquet file. source: `qa` (our pipeline), `longvt` (released RL rows), or
-    `auto` (LongVT rows are recognised by their `prompt` + `reward_model` columns)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such input file: {path}")
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
+    `auto` (LongVT rows are recognised by their `prompt` + `reward_model` columns).
 
-        records: Iterable[dict[str, Any]] = pq.read_table(path).to_pylist()
-    elif path.suffix == ".jsonl":
-        records = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
-    elif path.suffix == ".json":
-        loaded = json.loads(path.read_text())
-        records = loaded if isinstance(loaded, list) else [loaded]
-    else:
-        raise ValueError(f"unsupported input {path.name}: expected .jsonl, .json or .parquet")
-    for i, record in enumerate(records):
-        longvt = source == "longvt" or (source == "auto" and "prompt" in record and "reward_model" in record)
-        yield sample_from_longvt_row(record, i) if longvt else sample_from_record(record, i)
+    A line that is not a JSON object, or a field of the wrong type (core.row_fields), raises RowFileError naming
+    the file and line (on_bad="raise"), or becomes a rejected sample with that place and reason (on_bad="skip")."""
+    for i, record in enumerate(read_records(path)):
+        problem = record.problem
+        longvt = False
+        if problem is None:
+            row = record.row
+            longvt = source == "longvt" or (source == "auto" and is_longvt_rl_row(row))
+            problem = "; ".join(rl_row_problems(row, longvt)) or None
+        if problem is not None:
+            if on_bad == "raise":
+                raise RowFileError(record.where, problem)
+            yield RLSample("", "", "", problem=f"{record.where}: {problem}", qa_id=str(i))
+            continue
+        yield sample_from_longvt_row(row, i) if longvt else sample_from_record(row, i)
 
 
 # ------------------------------------------------------------------------------------------------------ rows

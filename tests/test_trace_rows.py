@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from longvt_plugins.lmms_engine.rows import BadRow, CropReplay, VideoRef, parse_row, row_id_of
+from longvt_plugins.core.trace_rows import BadRow, CropReplay, VideoRef, parse_row, row_id_of
 
 
 def _row(messages, **extra):
@@ -94,7 +94,7 @@ def test_arrow_null_fields_are_ignored():
         ),
         (
             [USER, {"role": "tool", "replay": True}, {"role": "assistant", "content": "a"}],
-            "needs a preceding assistant",
+            "answers no tool call",
         ),
         (
             [

@@ -11,6 +11,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from longvt_plugins.core.crop_tool import ARGUMENT_NAMES, CROP_VIDEO_NAME, CROP_VIDEO_SCHEMA
+from longvt_plugins.core.toolcall import parse_tool_calls
+
 ROLES = ("system", "user", "assistant", "tool")
 # Keys of a video part that are sampling settings for that one video (anything else is ignored).
 VIDEO_OPTION_KEYS = ("fps", "min_frames", "max_frames", "min_pixels", "max_pixels", "total_pixels")
@@ -105,23 +108,22 @@ def _canonical_tools(tools: list[Any]) -> list[Any]:
     The chat template renders `tool | tojson` without sorting, and a JSONL written with sorted keys (the
     pipeline's store does this) would otherwise show the model a different tools block than RL and eval do.
     """
-    from longvt_plugins.core.crop_tool import CROP_VIDEO_SCHEMA
-
     return [CROP_VIDEO_SCHEMA if t == CROP_VIDEO_SCHEMA else t for t in tools]
 
 
 def _ordered_arguments(name: str, args: dict[str, Any]) -> dict[str, Any]:
     """crop_video arguments as the schema lists them (start_time, end_time), the order the template writes."""
-    from longvt_plugins.core.crop_tool import ARGUMENT_NAMES, CROP_VIDEO_NAME
-
     if name != CROP_VIDEO_NAME:
         return args
     return {**{k: args[k] for k in ARGUMENT_NAMES if k in args}, **args}
 
 
 def _structured_calls(msg: dict[str, Any], rid: str, where: str) -> list[dict[str, Any]]:
+    raw = msg.get("tool_calls") or []
+    if not isinstance(raw, list):
+        raise BadRow(rid, f"{where}: tool_calls must be a list, got {type(raw).__name__}")
     calls = []
-    for j, call in enumerate(msg.get("tool_calls") or []):
+    for j, call in enumerate(raw):
         fn = call.get("function", call) if isinstance(call, dict) else None
         if not isinstance(fn, dict) or not fn.get("name"):
             raise BadRow(rid, f"{where}: tool_calls[{j}] has no function name")
@@ -135,8 +137,6 @@ def _inline_calls(text: str, rid: str, where: str) -> list[dict[str, Any]]:
     """Hermes <tool_call> blocks written inline in assistant text (LongVT's released rows do this)."""
     if "<tool_call>" not in text:
         return []
-    from longvt_plugins.core.toolcall import parse_tool_calls
-
     parsed = parse_tool_calls(text)
     if parsed.errors:
         raise BadRow(rid, f"{where}: malformed <tool_call>: {parsed.errors[0]}")
@@ -198,9 +198,9 @@ def parse_row(row: dict[str, Any], row_id: str) -> TraceRow:
 
     media: list[ImageRef | VideoRef | CropReplay] = []
     out: list[dict[str, Any]] = []
-    pending_calls: list[
-        dict[str, Any]
-    ] = []  # calls of the last assistant turn not yet answered by a tool turn
+    # Calls of the last assistant turn not yet answered by a tool turn, and where that turn is.
+    pending_calls: list[dict[str, Any]] = []
+    caller = ""
     for i, msg in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(msg, dict):
@@ -209,14 +209,26 @@ def parse_row(row: dict[str, Any], row_id: str) -> TraceRow:
         if role not in ROLES:
             raise BadRow(row_id, f"{where}: unknown role {role!r} (expected one of {', '.join(ROLES)})")
         content = msg.get("content")
+        answers_call = role == "tool" or (role == "user" and _is_tool_response(content))
+        if answers_call and not pending_calls:
+            raise BadRow(row_id, f"{where}: a tool response that answers no tool call (no call before it)")
+        if pending_calls and not answers_call:
+            raise BadRow(
+                row_id, _unanswered(caller, pending_calls, f"the next turn ({where}) is a {role} turn")
+            )
         if role == "tool" and msg.get("replay"):
-            if not pending_calls:
-                raise BadRow(row_id, f"{where}: a replayed tool turn needs a preceding assistant tool call")
             call = pending_calls.pop(0)["function"]
             video = msg.get("video") or row.get("video") or next(iter(_videos(media)), None)
             if not video:
                 raise BadRow(row_id, f"{where}: nothing to replay the crop on (no video in the row)")
-            media.append(CropReplay(video, dict(call["arguments"]), msg.get("budget") or None))
+            if not isinstance(video, str):
+                raise BadRow(
+                    row_id, f"{where}: the video to replay on must be a path, got {type(video).__name__}"
+                )
+            budget = msg.get("budget") or None
+            if budget is not None and not isinstance(budget, dict):
+                raise BadRow(row_id, f"{where}: budget must be an object of FrameBudget fields")
+            media.append(CropReplay(video, dict(call["arguments"]), budget))
             out.append({"role": "tool", "content": None, "ref": len(media) - 1})
             continue
         if content is None:
@@ -242,14 +254,37 @@ def parse_row(row: dict[str, Any], row_id: str) -> TraceRow:
                 new["loss_span"] = span
             if calls:
                 new["tool_calls"] = calls
-            pending_calls = calls + inline
-        elif role == "tool":
-            if pending_calls:
-                pending_calls.pop(0)
+            pending_calls, caller = calls + inline, where
+        elif answers_call:
+            answered = pending_calls.pop(0)["function"]["name"]
+            if role == "tool" and not parts:
+                raise BadRow(row_id, f"{where}: an empty tool turn (no text, no frames) for {answered}")
+            if role == "tool" and answered == CROP_VIDEO_NAME and all(p["type"] == "text" for p in parts):
+                # The crop tool always returns frames (its errors are replayed, not stored): frames missing
+                # here would teach the model to answer "from" a crop it never saw.
+                raise BadRow(
+                    row_id, f"{where}: a crop_video tool turn without frames (no image or video part)"
+                )
         out.append(new)
+    if pending_calls:
+        raise BadRow(row_id, _unanswered(caller, pending_calls, "the row ends there"))
     if not any(m["role"] == "assistant" for m in out):
         raise BadRow(row_id, "no assistant turn: nothing to train on")
     return TraceRow(row_id, out, media, tools)
+
+
+def _is_tool_response(content: Any) -> bool:
+    """A user turn that carries a tool's output as text (`<tool_response>...`), as some released rows write it."""
+    if isinstance(content, list):
+        content = next(
+            (p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"), ""
+        )
+    return isinstance(content, str) and content.lstrip().startswith("<tool_response>")
+
+
+def _unanswered(caller: str, calls: list[dict[str, Any]], why: str) -> str:
+    names = ", ".join(c["function"]["name"] for c in calls)
+    return f"{caller}: a tool call ({names}) without a tool response: {why}"
 
 
 def _videos(media: list) -> list[str]:
