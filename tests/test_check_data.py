@@ -72,3 +72,56 @@ def test_cli_exit_code_and_output(sample, tmp_path):
     )
     assert good.returncode == 0, good.stdout + good.stderr
     assert json.loads(good.stdout)[0]["ok"] is True
+
+
+# ------------------------------------------------------------------------------------- issue 26: bad input
+def _videomme_lines(sample) -> list[str]:
+    return sample.data["longvtp_videomme"].read_text().splitlines()
+
+
+@pytest.mark.parametrize("junk", ["[1, 2]", "null", '"text"', "7"])
+def test_a_line_that_is_json_but_not_an_object_is_named(junk, sample, video_root, tmp_path):
+    lines = _videomme_lines(sample)
+    path = tmp_path / "videomme.jsonl"
+    path.write_text("\n".join([lines[0], junk, *lines[1:]]) + "\n")
+    report = check_benchmark("videomme", path)
+    assert not report.ok
+    assert any(e.startswith(f"{path}:2: a row must be a JSON object") for e in report.errors), report.errors
+    assert report.rows == len(lines)  # the other rows are still checked
+
+
+def test_a_json_error_names_its_own_line_and_column(sample, video_root, tmp_path):
+    lines = _videomme_lines(sample)
+    path = tmp_path / "videomme.jsonl"
+    path.write_text("\n".join([lines[0], lines[1][:-5], *lines[2:]]) + "\n")
+    report = check_benchmark("videomme", path)
+    assert not report.ok
+    assert any(e.startswith(f"{path}:2: not valid JSON") and "column" in e for e in report.errors), (
+        report.errors
+    )
+
+
+def test_options_stored_as_one_string_are_a_problem_not_ok(sample, video_root, tmp_path):
+    rows = [json.loads(line) for line in _videomme_lines(sample)]
+    rows[1]["options"] = "A. red B. blue C. green D. white"
+    path = tmp_path / "videomme.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = check_benchmark("videomme", path)
+    assert not report.ok
+    assert report.errors == [f"row 2: field 'options' is one string; it must be a list with one entry per option "
+                             f"({rows[1]['options']!r})"]  # fmt: skip
+
+
+@pytest.mark.parametrize("content", ["", "\n\n  \n"])
+def test_an_empty_file_says_why_it_has_no_rows(content, video_root, tmp_path):
+    path = tmp_path / "lvbench.jsonl"
+    path.write_text(content)
+    report = check_benchmark("lvbench", path)
+    assert not report.ok and report.rows == 0
+    assert report.errors and report.errors[0].startswith(f"{path}: no rows: ")
+
+
+def test_hf_json_lines_under_a_json_name_are_read(sample, video_root, tmp_path):
+    path = tmp_path / "videomme.json"  # `Dataset.to_json` writes JSON lines whatever the suffix
+    path.write_text(sample.data["longvtp_videomme"].read_text())
+    assert check_benchmark("videomme", path).ok

@@ -105,6 +105,11 @@ def _json(path: Path) -> Iterator[Record]:
     except UnicodeDecodeError as e:
         raise RowFileError(str(path), f"not UTF-8 text (byte {e.start})") from None
     except json.JSONDecodeError as e:
+        if (
+            e.msg == "Extra data" and e.lineno > 1
+        ):  # JSON lines under a .json name (HF `to_json` writes these)
+            yield from _jsonl(path)
+            return
         raise RowFileError(f"{path}:{e.lineno}", f"not valid JSON: {e.msg} (column {e.colno})") from None
     items = loaded if isinstance(loaded, list) else [loaded]
     for n, value in enumerate(items, start=1):

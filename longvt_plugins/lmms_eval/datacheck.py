@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from longvt_plugins.core.row_fields import ANSWER, OPTIONS, TEXT, row_problems
+from longvt_plugins.core.rowfile import RowFileError, read_records
 from longvt_plugins.lmms_eval import tasks_path
 
 # What each benchmark's utils.py reads from a row (required) and what the results breakdowns read (optional).
@@ -24,6 +26,15 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "longvtp_videommmu": (("id", "question", "answer"), ("options", "question_type")),
     "longvtp_lvbench": (("video_path", "question", "answer"), ("question_type",)),
 }
+# The types the tasks read the fields as: a wrong type would not fail, it would build a wrong prompt (options
+# stored as one string become one option per character).
+FIELD_KINDS: dict[str, dict[str, str]] = {
+    "longvtp_videosiah": {"video_path": TEXT, "question": TEXT, "answer": ANSWER},
+    "longvtp_videomme": {"videoID": TEXT, "question": TEXT, "options": OPTIONS, "answer": TEXT},
+    "longvtp_videommmu": {"id": TEXT, "question": TEXT, "options": OPTIONS, "answer": ANSWER},
+    "longvtp_lvbench": {"video_path": TEXT, "question": TEXT, "answer": ANSWER},
+}
+MAX_ERRORS = 20
 SUBSETS = {"longvtp_videommmu": ("adaptation", "comprehension", "perception")}
 EXAMPLES = 3
 
@@ -49,7 +60,9 @@ class CheckReport:
         return {**self.__dict__, "ok": self.ok}
 
 
-def _read_rows(path: Path) -> list[dict]:
+def _read_rows(path: Path, problems: list[str]) -> list[dict]:
+    """The rows of one file or saved dataset folder; a line that is not a JSON object is left out and named in
+    `problems` (FILE:LINE: reason), so one bad line does not hide the rest of the report."""
     if path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "dataset_info.json").is_file()):
         from datasets import DatasetDict, load_from_disk
 
@@ -57,22 +70,17 @@ def _read_rows(path: Path) -> list[dict]:
         if isinstance(ds, DatasetDict):
             return [row for split in ds.values() for row in split]
         return list(ds)
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_table(path).to_pylist()
-    if suffix in (".jsonl", ".json"):
-        import json
-
-        text = path.read_text(encoding="utf-8")
-        if suffix == ".json" and text.lstrip().startswith("["):
-            return list(json.loads(text))
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    raise ValueError(f"{path}: expected .jsonl, .json, .parquet or a saved dataset folder")
+    rows = []
+    for record in read_records(path):
+        if record.problem is not None:
+            problems.append(f"{record.where}: {record.problem}")
+        else:
+            rows.append(record.row)
+    return rows
 
 
-def load_rows(benchmark: str, path: Path) -> list[dict]:
+def load_rows(benchmark: str, path: Path, problems: list[str] | None = None) -> list[dict]:
+    problems = [] if problems is None else problems
     subsets = SUBSETS.get(benchmark)
     if subsets and path.is_dir() and not (path / "dataset_dict.json").is_file():
         rows = []
@@ -81,9 +89,9 @@ def load_rows(benchmark: str, path: Path) -> list[dict]:
             hit = next((f for f in found if f.is_file()), None)
             if hit is None:
                 raise ValueError(f"{path}: no {subset}.jsonl / .json / .parquet")
-            rows += _read_rows(hit)
+            rows += _read_rows(hit, problems)
         return rows
-    return _read_rows(path)
+    return _read_rows(path, problems)
 
 
 def benchmark_module(benchmark: str):
@@ -114,11 +122,19 @@ def check_benchmark(benchmark: str, data: str | Path) -> CheckReport:
         report.errors.append(f"{path}: no such file or folder")
         return report
     try:
-        rows = load_rows(benchmark, path)
+        rows = load_rows(benchmark, path, report.errors)
+    except RowFileError as exc:  # already names the file (and line)
+        report.errors.append(str(exc))
+        return report
     except Exception as exc:
         report.errors.append(f"cannot read {path}: {type(exc).__name__}: {exc}")
         return report
     report.rows = len(rows)
+    for n, row in enumerate(rows, start=1):
+        for problem in row_problems(row, FIELD_KINDS.get(benchmark, {})):
+            report.errors.append(f"row {n}: {problem}")
+    if len(report.errors) > MAX_ERRORS:
+        report.errors[MAX_ERRORS:] = [f"... and {len(report.errors) - MAX_ERRORS} more problems"]
     required, optional = FIELDS[benchmark]
     report.missing_fields = {f: sum(1 for r in rows if _empty(r.get(f))) for f in required}
     report.missing_optional = {f: sum(1 for r in rows if _empty(r.get(f))) for f in optional}
