@@ -214,7 +214,7 @@ def parse_row(row: dict[str, Any], row_id: str) -> TraceRow:
             raise BadRow(row_id, f"{where}: a tool response that answers no tool call (no call before it)")
         if pending_calls and not answers_call:
             raise BadRow(
-                row_id, _unanswered(caller, pending_calls, f"the next turn ({where}) is a {role} turn")
+                row_id, _unanswered(caller, pending_calls, f"the next turn ({where}) has role {role}")
             )
         if role == "tool" and msg.get("replay"):
             call = pending_calls.pop(0)["function"]

@@ -29,6 +29,7 @@ OURS = ("json", "jsonl", "parquet")
 @dataclass
 class Loaded:
     rows: list[dict[str, Any]] = field(default_factory=list)
+    places: list[str] = field(default_factory=list)  # FILE:LINE of each row
     folders: list[str | None] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
 
@@ -86,6 +87,7 @@ def load_checked(files: list[tuple[str, str | None, str]], on_bad: str) -> Loade
     for path, folder, _ in files:
         checked = check_rows(path, _media_checker(folder), on_bad=on_bad)
         out.rows += [_stored(row) for _, row in checked.rows]
+        out.places += [where for where, _ in checked.rows]
         out.folders += [folder] * len(checked.rows)
         out.skipped += checked.skipped
     return out

@@ -369,6 +369,8 @@ def convert(
     probed: dict[str, VideoInfo | VideoError] = {}
     for sample in samples:
         try:
+            if sample.problem:  # the reader's reason (FILE:LINE ...) says most
+                raise SampleRejected(sample.problem)
             if not sample.video_path:
                 raise SampleRejected("no video path")
             sample.video_path = _remap(sample.video_path, root, path_map or {})
