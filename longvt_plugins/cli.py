@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import warnings
+
 import typer
 
 from longvt_plugins import __version__
 from longvt_plugins.commands import ask, data, doctor, mcp, pipeline, testing, train, view
 from longvt_plugins.commands import eval as eval_commands  # as: `eval` is a builtin
+
+# torch's CUDA module imports pynvml, whose deprecation notice would print two lines on stderr before any error of
+# ours: an error must stay one line (`longvt ask -q`). Nothing the user can act on is hidden. (The sub-commands
+# import torch lazily, inside their functions, so this runs first.)
+warnings.filterwarnings("ignore", message="The pynvml package is deprecated", category=FutureWarning)
 
 app = typer.Typer(
     name="longvt",

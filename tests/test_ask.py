@@ -138,7 +138,7 @@ def test_ask_with_a_dead_server_keeps_the_trace_and_exits_1(tmp_path, sample_vid
         (["/nonexistent/video.mp4", "q"], "cannot use /nonexistent/video.mp4"),
         (["VIDEO"], "QUESTION"),
         (["VIDEO", "q", "--style", "poetry"], "style must be one of"),
-        (["VIDEO", "q", "--model", "/nonexistent/ckpt"], "not a checkpoint directory"),
+        (["VIDEO", "q", "--model", "/nonexistent/ckpt"], "no such checkpoint directory"),
         (
             ["VIDEO", "q", "--max-turns", "-1", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"],
             "max_turns",
@@ -150,6 +150,55 @@ def test_ask_bad_inputs_are_clear_errors(args, message, sample_video):
     result = CliRunner().invoke(app, ["ask", *args])
     assert result.exit_code == 2
     assert message in " ".join(result.output.split()), result.output
+
+
+@pytest.fixture(scope="module")
+def bad_videos(tmp_path_factory, sample_video) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("bad videos")  # a space: the path must come out whole in the one line
+    data = Path(sample_video.path).read_bytes()
+    out = {"missing": root / "missing.mp4", "empty": root / "empty.mp4", "text": root / "notes.mp4"}
+    out["empty"].write_bytes(b"")
+    out["text"].write_text("not a video\n")
+    out["truncated"] = root / "truncated.mp4"  # a real mp4 cut in half (its index is at the end: gone)
+    out["truncated"].write_bytes(data[: len(data) // 2])
+    out["directory"] = root / "folder.mp4"
+    out["directory"].mkdir()
+    return out
+
+
+REASONS = {
+    "missing": "not found",
+    "empty": "empty (0 bytes)",
+    "text": "not a video file",
+    "truncated": "truncated or damaged",
+    "directory": "is a directory",
+}
+
+
+@pytest.mark.parametrize("quiet", [False, True], ids=["loud", "quiet"])
+@pytest.mark.parametrize("kind", sorted(REASONS))
+def test_a_bad_video_is_one_line_on_stderr_with_and_without_quiet(bad_videos, kind, quiet):
+    """-q silences progress, never errors: the path and the reason on one stderr line, nothing on stdout."""
+    args = ["ask", str(bad_videos[kind]), "q", "--base-url", closed_port_url(), "--model", "m"]
+    result = CliRunner().invoke(app, args + (["-q"] if quiet else []))
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(bad_videos[kind]) in lines[0] and REASONS[kind] in lines[0]
+
+
+@pytest.mark.parametrize("quiet", [False, True], ids=["loud", "quiet"])
+def test_a_dead_server_is_one_error_line_and_no_answer_line(tmp_path, sample_video, quiet):
+    url = closed_port_url()
+    args = ["ask", sample_video.path, "q", "--base-url", url, "--model", "m", "--skim-max-frames", "4"]
+    result = CliRunner().invoke(app, args + (["-q"] if quiet else []))
+    assert result.exit_code == 1
+    assert result.stdout == ""  # an empty "answer" line would read as the model's answer to a script
+    errors = [line for line in result.stderr.splitlines() if "failed mid-run" in line]
+    assert len(errors) == 1 and f"cannot reach {url}" in errors[0], result.stderr
+    if quiet:
+        assert result.stderr.strip().splitlines() == errors
 
 
 def test_view_renders_a_trace_file_and_rejects_what_is_not_one(tmp_path, sample_video):

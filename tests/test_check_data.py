@@ -125,3 +125,18 @@ def test_hf_json_lines_under_a_json_name_are_read(sample, video_root, tmp_path):
     path = tmp_path / "videomme.json"  # `Dataset.to_json` writes JSON lines whatever the suffix
     path.write_text(sample.data["longvtp_videomme"].read_text())
     assert check_benchmark("videomme", path).ok
+
+
+def test_option_layouts_are_reported_with_what_upstream_sends(sample, video_root, tmp_path):
+    from longvt_plugins.lmms_eval.option_layout import layout
+
+    assert layout({"question": "Q?\n(A) x\n(B) y"}) == "inline"
+    assert layout({"question": "Q?", "options": ["A. x", "B. y"]}) == "list_lettered"
+    assert layout({"question": "Q?\n(A) x", "options": ["x", "y"]}) == "inline+list_bare"
+    assert check_benchmark("lvbench", sample.data["longvtp_lvbench"]).option_layouts == {"inline": 1}
+    rows = [json.loads(line) for line in sample.data["longvtp_lvbench"].read_text().splitlines()]
+    rows[0]["question"], rows[0]["options"] = "Which colour?", ["red", "blue", "green"]
+    path = tmp_path / "lvbench_list.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = check_benchmark("lvbench", path)
+    assert report.option_layouts == {"list_bare": 1} and "shows no options" in report.protocol_notes[0]

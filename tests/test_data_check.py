@@ -69,5 +69,7 @@ def test_to_verl_stops_on_a_bad_line_by_default_and_counts_it_when_asked(tmp_pat
     assert not out.exists()  # nothing half-written
     skip = _run("data", "to-verl", path, "--out", out, "--on-bad-row", "skip")
     assert skip.exit_code == 0 and "rejected 2 samples" in skip.output  # the null line and the missing video
-    rejected = [json.loads(line) for line in (tmp_path / "rl.parquet.rejected.jsonl").read_text().splitlines()]
+    rejected = [
+        json.loads(line) for line in (tmp_path / "rl.parquet.rejected.jsonl").read_text().splitlines()
+    ]
     assert any(r["reason"].startswith(f"{path}:2: a row must be a JSON object") for r in rejected)

@@ -44,6 +44,8 @@ def test_run_eval_serves_with_the_protocols_limits_capped_at_the_model(tiny_mode
     template = Path(argv[argv.index("--chat-template") + 1])
     assert template.name == get_protocol("upstream").chat_template and template.is_file()
     assert argv[argv.index("--tool-call-parser") + 1] == "hermes"
+    # Explicit, not left to vLLM's detection (LongVT's vLLM 0.12.0 would have flattened the parts to a string).
+    assert argv[argv.index("--chat-template-content-format") + 1] == "openai"
     assert argv[-1] == "--enforce-eager"
 
 

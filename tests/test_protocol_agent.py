@@ -31,7 +31,7 @@ def _backend(server, protocol):
 
 
 def test_upstream_conversation_after_a_crop(short_video):
-    with OpenAIStubServer(crop_then_answer("/somewhere/else.mp4"), model="policy") as server:
+    with OpenAIStubServer(crop_then_answer(str(short_video.path)), model="policy") as server:
         session = ProtocolSession(UPSTREAM, "tool", benchmark="videosiah")
         trace = run_agent(
             short_video.path,
@@ -45,27 +45,38 @@ def test_upstream_conversation_after_a_crop(short_video):
     assert [m["role"] for m in second["messages"]] == ["user", "assistant", "assistant", "tool"]
     assert second["messages"][1] == {"role": "assistant", "content": "<think>look closer</think>"}
     call = second["messages"][2]["tool_calls"][0]
-    assert json.loads(call["function"]["arguments"])["video_path"] == "/somewhere/else.mp4"
+    assert json.loads(call["function"]["arguments"])["video_path"] == str(short_video.path)
     tool = second["messages"][3]
     assert set(tool) == {"role", "name", "content"} and tool["name"] == "crop_video"
     assert tool["content"] and all(p["type"] == "image_url" for p in tool["content"])  # frames, no text
     assert set(second) == {"model", "messages", "max_tokens", "temperature", "tools", "tool_choice"}
-    assert first["max_tokens"] == second["max_tokens"] == 49152
-    # The tool read the bound video whatever path the model wrote; the trace notes the path it did not open.
+    assert first["max_tokens"] == second["max_tokens"] == 4096  # VideoSIAH's tool task: 4,096 upstream
     assert trace.crops[0].ok and trace.crops[0].start == 2.0
-    assert any("/somewhere/else.mp4" in note and "not opened" in note for note in trace.crops[0].notes)
 
 
-def test_the_bound_videos_own_path_is_not_a_mismatch(short_video):
-    with OpenAIStubServer(crop_then_answer(str(short_video.path)), model="policy") as server:
+def test_upstream_answers_another_path_with_not_found_and_opens_nothing(short_video, monkeypatch):
+    import longvt_plugins.core.protocols.upstream_tool as upstream_tool
+
+    opened = []
+    real = upstream_tool.sample_window
+    monkeypatch.setattr(
+        upstream_tool, "sample_window", lambda path, *a, **k: opened.append(path) or real(path, *a, **k)
+    )
+    with OpenAIStubServer(crop_then_answer("/somewhere/else.mp4"), model="policy") as server:
         trace = run_agent(
             short_video.path, "What?", _backend(server, UPSTREAM), session=ProtocolSession(UPSTREAM, "tool")
         )
-    assert trace.crops[0].ok and not any("not opened" in note for note in trace.crops[0].notes)
+        tool = server.requests[1]["messages"][3]
+    assert tool["content"] == [
+        {"type": "text", "text": "Error executing tool crop_video: Video file not found: /somewhere/else.mp4"}
+    ]
+    assert not trace.crops[0].ok and opened == []
 
 
 def test_max_tokens_is_clamped_to_the_context_left(short_video):
-    with OpenAIStubServer(crop_then_answer(""), model="policy", max_model_len=20_000) as server:
+    with OpenAIStubServer(
+        crop_then_answer(str(short_video.path)), model="policy", max_model_len=20_000
+    ) as server:
         session = ProtocolSession(UPSTREAM, "tool", max_model_len=20_000)
         trace = run_agent(short_video.path, "What?", _backend(server, UPSTREAM), session=session)
         assert trace.stop_reason == "answer"
@@ -76,14 +87,14 @@ def test_max_tokens_is_clamped_to_the_context_left(short_video):
 
 def test_a_request_that_cannot_fit_ends_the_sample_as_context_exhausted(short_video):
     # The session knows the server's image limit: the follow-up (skim + crop frames) is never sent.
-    with OpenAIStubServer(crop_then_answer(""), model="policy") as server:
+    with OpenAIStubServer(crop_then_answer(str(short_video.path)), model="policy") as server:
         session = ProtocolSession(UPSTREAM, "tool", max_images=14)
         trace = run_agent(short_video.path, "What?", _backend(server, UPSTREAM), session=session)
         assert len(server.requests) == 1
     assert trace.stop_reason == "context_exhausted" and trace.crops
 
     # The server refuses what the session did not foresee (HTTP 400 "At most N image(s)"): the same stop.
-    with OpenAIStubServer(crop_then_answer(""), model="policy", max_images=14) as server:
+    with OpenAIStubServer(crop_then_answer(str(short_video.path)), model="policy", max_images=14) as server:
         session = ProtocolSession(UPSTREAM, "tool")
         trace = run_agent(short_video.path, "What?", _backend(server, UPSTREAM), session=session)
         assert [s for _, _, s in server.log] == [200, 400]

@@ -88,17 +88,19 @@ def test_a_judge_that_is_down_stops_the_run_before_it_starts(sample, tmp_path):
     assert not out.exists() or not list(out.glob("*/*_results.json"))
 
 
-def test_a_judge_lost_mid_run_stops_scoring_unless_rule_fallback(monkeypatch):
-    from longvt_plugins.core.protocols.scoring import JudgeUnreachable
+def test_a_judge_lost_mid_run_stops_scoring_unless_rule_fallback(monkeypatch, capsys):
+    from longvt_plugins.lmms_eval.judge_stop import JUDGE_STOP_EXIT, JudgeStopped
     from longvt_plugins.lmms_eval.results import process
 
     monkeypatch.setenv("LONGVT_JUDGE_BASE_URL", closed_port_url())
     monkeypatch.setenv("LONGVT_JUDGE_CACHE", "off")
     doc = {"question": "What colour?", "answer": "red"}
-    with pytest.raises(JudgeUnreachable, match="judge-fallback rule"):
+    # A SystemExit: lmms-eval neither retries it nor prints a traceback (tests/test_judge_mid_run.py: the CLI).
+    with pytest.raises(JudgeStopped) as stopped:
         process(
             doc, ["<think>x</think><answer>crimson</answer>"], style="tool", question="q", ground_truth="red"
         )
+    assert stopped.value.code == JUDGE_STOP_EXIT and "judge-fallback rule" in capsys.readouterr().err
     # Exact answers never reach the judge: no stop for them.
     ok = process(
         doc, ["<think>x</think><answer>red</answer>"], style="tool", question="q", ground_truth="red"

@@ -31,7 +31,7 @@ from longvt_plugins.testing.openai_server import OpenAIStubServer
 GOLDEN = Path(__file__).parent / "golden" / "protocols"
 BENCHMARKS = ("longvtp_videosiah", "longvtp_videomme", "longvtp_lvbench", "longvtp_videommmu")
 TOOL_PROMPT = (
-    "Think first, call **crop_video** if needed, then answer. Format strictly as: <think>...</think>  "
+    "Think first, call **crop_video** if needed, then answer. Format strictly as:  <think>...</think>  "
     "<tool_call>...</tool_call> (if tools needed)  <answer>...</answer>."
 )
 # verl-free facts from the MCP server's signature (inventory §2.1 / §2.4): raw inputSchema, no `required`.
@@ -123,7 +123,10 @@ def bodies(tmp_path_factory):
                     doc = load_rows(bench, sample.data[bench])[0]
                     video = module.BENCH.video_path(doc)
                     kwargs = {"subtitle_samples": 32} if bench == "longvtp_videomme" else {}
-                    question = module.BENCH.question(doc, kwargs)
+                    # The question as this protocol words it (VideoMME: upstream's subtitle block).
+                    question = module.BENCH.framings(doc, kwargs).get(
+                        protocol.question_framing, module.BENCH.question(doc, kwargs)
+                    )
                     info = probe(video)
                     skim = sample_video(
                         video,
@@ -146,7 +149,8 @@ def bodies(tmp_path_factory):
                             multiple_choice=bool(module.BENCH.options(doc)),
                         )
                         params = GenerationParams(
-                            max_tokens=protocol.tokens.new_tokens(style), temperature=0.0
+                            max_tokens=protocol.tokens.new_tokens(style, bench.removeprefix("longvtp_")),
+                            temperature=0.0,
                         )
                         backend.generate(messages, tools_for(protocol, style), params)
                         body = _normalise(server.requests[-1], sample.video_root)
@@ -185,7 +189,11 @@ def test_upstream_bodies_carry_the_reference_facts(bodies):
         assert (
             body["tools"] == [UPSTREAM_SCHEMA] and body["tool_choice"] == "auto"
         )  # MCP offered to every task
-        assert body["max_tokens"] == {"tool": 49152, "think": 4096, "non_think": 128}[style]
+        # LongVT's task YAMLs: VideoSIAH and LVBench tool tasks kept 4,096 (tests/upstream_facts.py).
+        tool = 4096 if bench in ("longvtp_videosiah", "longvtp_lvbench") else 49152
+        # Non-think rows of the multiple-choice benchmarks: lmms-eval's built-in tasks (16 / 16 / 1,024).
+        non_think = {"longvtp_videomme": 16, "longvtp_lvbench": 16, "longvtp_videommmu": 1024}.get(bench, 128)
+        assert body["max_tokens"] == {"tool": tool, "think": 4096, "non_think": non_think}[style]
         user = body["messages"][-1]
         assert user["role"] == "user"
         images = [p for p in user["content"] if p["type"] == "image_url"]

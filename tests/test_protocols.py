@@ -88,7 +88,7 @@ def test_clamp_and_context_errors():
 def test_user_text_per_benchmark_and_style():
     assert user_text(UPSTREAM, "tool", "Q?").endswith(
         "Q? Think first, call **crop_video** if needed, then "
-        "answer. Format strictly as: <think>...</think>  "
+        "answer. Format strictly as:  <think>...</think>  "
         "<tool_call>...</tool_call> (if tools needed)  "
         "<answer>...</answer>."
     )
@@ -165,16 +165,19 @@ class RecordingJudge:
 
 
 def test_multiple_choice_is_decided_by_the_letter_whatever_the_judge_says():
+    # Ours only: upstream runs its whole chain on multiple choice too (tests/test_upstream_scoring_differential.py).
     judge = RecordingJudge(score=1.0)
-    s = score_answer(UPSTREAM.scoring, "B", "C", question="q", options="ABCD", judge=judge, calibrate=True)
+    s = score_answer(
+        LONGVT_PLUGINS.scoring, "B", "C", question="q", options="ABCD", judge=judge, calibrate=True
+    )
     assert s.acc == 0.0 and s.method == "choice" and s.judge_agrees is False
     s = score_answer(
-        UPSTREAM.scoring, "C. red", "C", question="q", options="ABCD", judge=judge, calibrate=True
+        LONGVT_PLUGINS.scoring, "C. red", "C", question="q", options="ABCD", judge=judge, calibrate=True
     )
     assert s.acc == 1.0 and s.judge_agrees is True
     assert len(judge.calls) == 2
     quiet = RecordingJudge()
-    score_answer(UPSTREAM.scoring, "C", "C", question="q", options="ABCD", judge=quiet)
+    score_answer(LONGVT_PLUGINS.scoring, "C", "C", question="q", options="ABCD", judge=quiet)
     assert quiet.calls == []  # no calibration asked: the judge is not called
 
 
@@ -193,11 +196,11 @@ def test_rule_and_math_verify_answers_never_reach_the_judge():
 def test_unreachable_judge_stops_unless_rule_fallback():
     down = RecordingJudge(unreachable=True)
     with pytest.raises(JudgeUnreachable, match="judge-fallback rule"):
-        score_answer(UPSTREAM.scoring, "crimson", "red", question="q", judge=down)
-    s = score_answer(UPSTREAM.scoring, "crimson", "red", question="q", judge=down, fallback="rule")
+        score_answer(LONGVT_PLUGINS.scoring, "crimson", "red", question="q", judge=down)
+    s = score_answer(LONGVT_PLUGINS.scoring, "crimson", "red", question="q", judge=down, fallback="rule")
     assert s.fallback and s.method == "rule_fallback" and s.acc == 0.0
     with pytest.raises(JudgeUnreachable):
-        score_answer(UPSTREAM.scoring, "B", "B", question="q", options="AB", judge=down, calibrate=True)
+        score_answer(LONGVT_PLUGINS.scoring, "B", "B", question="q", options="AB", judge=down, calibrate=True)
 
 
 def test_replay_scores_identically():
@@ -254,7 +257,8 @@ def test_serve_args_command_prints_vllm_flags_from_the_protocol():
     out = CliRunner().invoke(app, ["eval", "serve-args", "--protocol", "upstream", "--no-template"])
     assert out.exit_code == 0, out.output
     assert (
-        out.output.strip() == """--limit-mm-per-prompt '{"image": 1408, "video": 0}' --max-model-len 128000"""
+        out.output.strip() == "--chat-template-content-format openai "
+        """--limit-mm-per-prompt '{"image": 1408, "video": 0}' --max-model-len 128000"""
     )
     with_template = CliRunner().invoke(app, ["eval", "serve-args", "--protocol", "upstream"]).output.split()
     assert with_template[0] == "--chat-template" and with_template[1].endswith(

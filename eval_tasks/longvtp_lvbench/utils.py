@@ -24,12 +24,18 @@ def _options(doc):
     return "".join(letters) or "ABCD"
 
 
+def _framings(doc, kwargs):
+    # LongVT's lvbench_doc_to_text sends the row's question as it is: a separate `options` list is never shown.
+    return {"upstream": str(doc["question"])}
+
+
 BENCH = Benchmark(
     "lvbench",
     video=lambda doc: doc["video_path"],
     question=_question,
     target=lambda doc: doc["answer"],
     options=_options,
+    framings=_framings,
 )
 
 doc_to_visual = BENCH.doc_to_visual

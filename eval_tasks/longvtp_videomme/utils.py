@@ -14,8 +14,12 @@ from longvt_plugins.lmms_eval.tasklib import (
 CACHE = "videomme"
 
 
+def _srt(doc):
+    return video_root(CACHE) / "subtitle" / f"{doc['videoID']}.srt"
+
+
 def _subtitles(doc, samples: int) -> str:
-    path = video_root(CACHE) / "subtitle" / f"{doc['videoID']}.srt"
+    path = _srt(doc)
     if not path.is_file():
         return "No subtitles available."
     cues = parse_srt(path.read_text(encoding="utf-8", errors="replace"))
@@ -43,6 +47,26 @@ def _question(doc, kwargs):
     )
 
 
+def _framings(doc, kwargs):
+    """The question as `--protocol upstream` sends it (LongVT's own subtitle prompt, core.protocols.subtitles).
+
+    Upstream's run stopped on a bad SRT or video; here the reason goes along and only that protocol's sample fails.
+    """
+    if kwargs.get("subtitle_samples") is None:
+        return {}
+    from longvt_plugins.core.protocols import subtitles
+    from longvt_plugins.core.video import probe
+
+    try:
+        path = _srt(doc)
+        srt = path.read_text(encoding="utf-8") if path.is_file() else None
+        info = probe(BENCH.video_path(doc))  # upstream read fps and frame count with OpenCV
+        block = subtitles.subtitle_block(srt, info.fps, info.num_frames)
+        return {"upstream": subtitles.videomme_question(block, doc["question"], list(doc["options"]))}
+    except Exception as exc:
+        return {"upstream!error": f"{type(exc).__name__}: {exc}"}
+
+
 BENCH = Benchmark(
     CACHE,
     video=lambda doc: f"data/{doc['videoID']}.mp4",
@@ -52,6 +76,7 @@ BENCH = Benchmark(
     options=lambda doc: "".join(chr(ord("A") + i) for i in range(len(doc.get("options") or "ABCD"))),
     # Video-MME reports accuracy per video length (short / medium / long) and per task type.
     groups=lambda doc: {"by_duration": doc.get("duration"), "by_category": doc.get("task_type")},
+    framings=_framings,
 )
 
 doc_to_visual = BENCH.doc_to_visual

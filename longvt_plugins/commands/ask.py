@@ -5,8 +5,11 @@ in the package - a 0.8M-parameter Qwen2.5-VL trained through our own SFT path on
 (docs/miniature.md) - on a held-apart demo video it never saw, with the miniature budgets: it skims, crops the
 scene the question names, reads the returned frames and answers from them (40/40 on held-out synthetic videos).
 `--demo random` runs the tiny random-weight model on the 2-minute sample video
-instead (the machinery without the intelligence). `--model PATH` runs a real checkpoint the same way;
+instead (the machinery without the intelligence). `--model PATH` runs a real checkpoint the same way (a folder,
+or a Hugging Face repo id such as longvideotool/LongVT-RFT, found through the hub cache);
 `--base-url` talks to an OpenAI-compatible server (vLLM / SGLang / hosted) instead.
+
+`-q` silences progress, never errors: every failure is one line on stderr and a non-zero exit.
 """
 
 from __future__ import annotations
@@ -59,7 +62,10 @@ def ask(
     ),
     question: str | None = typer.Argument(None, help="The question (required with VIDEO)."),
     model: str | None = typer.Option(
-        None, "--model", help="Checkpoint dir run in-process; with --base-url, the served model name."
+        None,
+        "--model",
+        help="Checkpoint folder or Hugging Face repo id (e.g. longvideotool/LongVT-RFT) run in-process; "
+        "with --base-url, the served model name.",
     ),
     base_url: str | None = typer.Option(
         None,
@@ -101,7 +107,9 @@ def ask(
     json_out: Path | None = typer.Option(None, "--json", help="Write the trace JSON here."),
     html_out: Path | None = typer.Option(None, "--html", help="Write the HTML trace viewer here."),
     thumbnails: bool = typer.Option(True, help="Keep small frame thumbnails in the trace (for the viewer)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No live progress; print only the answer."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No live progress; print only the answer (errors are still printed)."
+    ),
     skim: dict | None = None,  # the --skim-* flags given (budget_flags)
     crop: dict | None = None,  # the --crop-* flags given
 ) -> None:
@@ -114,7 +122,8 @@ def ask(
     from longvt_plugins.core.style import STYLES
     from longvt_plugins.core.video import VideoError, probe
 
-    console = Console(stderr=True, quiet=quiet, soft_wrap=True)
+    console = Console(stderr=True, quiet=quiet, soft_wrap=True)  # progress: -q silences it
+    errors = Console(stderr=True, soft_wrap=True)  # failures: never silenced, one line each
     out = Console()
     if style not in STYLES:
         raise typer.BadParameter(f"style must be one of {', '.join(STYLES)}", param_hint="--style")
@@ -149,8 +158,7 @@ def ask(
     try:
         probe(video)
     except VideoError as exc:
-        console.print(f"[red]cannot use {video}: {exc}[/red]")
-        raise typer.Exit(code=2) from None
+        _fail(errors, f"cannot use {video}: {exc}", code=2)
 
     random_model = model is None and base_url is None
     if random_model:
@@ -160,11 +168,6 @@ def ask(
             model = str(tiny_qwen25vl())
         meta["random_weights"] = True
         console.print(f"[bold yellow]{DEMO_LABEL}[/bold yellow]")
-    elif base_url is None and not Path(model).is_dir():
-        console.print(
-            f"[red]--model {model}: not a checkpoint directory (use --base-url for a served model)[/red]"
-        )
-        raise typer.Exit(code=2)
 
     defaults = DEMO_DEFAULTS if random_model else REAL_DEFAULTS
     try:
@@ -187,6 +190,13 @@ def ask(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
 
+    # The hub's download bars and transformers' "Loading weights" bar are progress too.
+    if quiet and base_url is None:
+        from huggingface_hub.utils import disable_progress_bars
+        from transformers.utils import logging as transformers_logging
+
+        disable_progress_bars()
+        transformers_logging.disable_progress_bar()
     try:
         with console.status(f"loading {'server ' + base_url if base_url else model}..."):
             backend = make_backend(
@@ -198,9 +208,8 @@ def ask(
                 timeout=timeout,
                 native_tools=not hermes_text,
             )
-    except BackendError as exc:
-        console.print(f"[red]cannot start the model: {exc}[/red]")
-        raise typer.Exit(code=2) from None
+    except BackendError as exc:  # a local folder or Hub id that is not there says so (core/checkpoints.py)
+        _fail(errors, f"cannot start the model: {exc}", code=2)
 
     console.print(f"[bold]Question:[/bold] {question}")
     trace = run_agent(
@@ -218,18 +227,29 @@ def ask(
     if answer is not None and trace.stop_reason not in ("backend_error", "video_error"):
         score_trace(trace)
 
-    if json_out:
-        trace.save(json_out)
-        console.print(f"trace: {json_out}")
-    if html_out:
-        from longvt_plugins.viewer import write_html
+    try:
+        if json_out:
+            trace.save(json_out)
+            console.print(f"trace: {json_out}")
+        if html_out:
+            from longvt_plugins.viewer import write_html
 
-        write_html([trace], html_out, title="LongVT demo trace" if random_model else None)
-        console.print(f"viewer: {html_out}")
+            write_html([trace], html_out, title="LongVT demo trace" if random_model else None)
+            console.print(f"viewer: {html_out}")
+    except OSError as exc:
+        _fail(errors, f"cannot write {exc.filename or json_out or html_out}: {exc.strerror or exc}", code=1)
     _summary(console, trace)
-    out.print(trace.final_answer if trace.final_answer is not None else "", markup=False, highlight=False)
     if trace.stop_reason in ("backend_error", "video_error"):
-        raise typer.Exit(code=1)
+        # No answer line on stdout: a script reading it must not take an empty line for the model's answer.
+        what = "the model" if trace.stop_reason == "backend_error" else f"the video {video}"
+        _fail(errors, f"{what} failed mid-run ({trace.stop_reason}): {trace.error}", code=1)
+    out.print(trace.final_answer if trace.final_answer is not None else "", markup=False, highlight=False)
+
+
+def _fail(errors, message: str, *, code: int):
+    """One line on stderr (shown with -q too; markup off, so a path with brackets prints as it is), then exit."""
+    errors.print(" ".join(str(message).split()), style="red", markup=False, highlight=False)
+    raise typer.Exit(code=code)
 
 
 def _progress(console):

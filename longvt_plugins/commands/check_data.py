@@ -48,6 +48,10 @@ def check_data(
                     typer.echo(f"    {example}")
             if r.missing_subtitles:
                 typer.echo(f"  {r.missing_subtitles} videos have no subtitle file")
+            if r.option_layouts:
+                typer.echo("  options: " + ", ".join(f"{k} {n}" for k, n in r.option_layouts.items()))
+            for note in r.protocol_notes:
+                typer.echo(f"  note (--protocol upstream): {note}")
             for kind, counts in r.question_types.items():
                 typer.echo(
                     f"  question_type {kind!r}: {counts.get('rows', 0)} rows, "

@@ -38,7 +38,8 @@ def run_cmd(
     judge_fallback: str = typer.Option(
         "stop",
         "--judge-fallback",
-        help="stop: an unreachable judge stops the run; rule: score by rule instead, every fallback counted.",
+        help="stop: a judge that gives no verdict (at the start or mid-run) stops the run with one line, the "
+        "generated answers saved for --resume; rule: score by rule instead, every fallback counted.",
     ),
     output: Path = typer.Option(Path("eval_logs"), "--output", "-o", help="lmms-eval --output_path."),
     data: list[str] = typer.Option(
@@ -52,12 +53,19 @@ def run_cmd(
     limit: float | None = typer.Option(
         None, "--limit", help="lmms-eval --limit (docs per task, or a fraction)."
     ),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Score the answers an earlier run with the same --output saved (OUTPUT/longvt_answers) instead of "
+        "generating them again; docs not saved there are generated. For a run the judge stopped.",
+    ),
     extra: list[str] = typer.Argument(None, help="Anything after -- goes to lmms-eval unchanged."),
 ) -> None:
     """Run lmms-eval with our task folder on its include path; print where the results and cards are."""
     from rich.console import Console
 
     from longvt_plugins.core.protocols import get_protocol
+    from longvt_plugins.lmms_eval.judge_stop import JUDGE_STOP_EXIT
     from longvt_plugins.lmms_eval.overlay import OverlayError
     from longvt_plugins.lmms_eval.runner import EvalRun, parse_data, run
     from longvt_plugins.lmms_eval.scoring import judge_identity
@@ -81,10 +89,15 @@ def run_cmd(
             video_root=str(videos) if videos else None,
             limit=limit,
             extra_args=list(extra or []),
+            resume=resume,
         )
         command = spec.command()
     except (ValueError, OverlayError) as exc:
         raise typer.BadParameter(str(exc)) from exc
+    missing = missing_checkpoint(model, model_args)
+    if missing:  # one line now, not a traceback from inside lmms-eval after its start-up
+        console.print(f"cannot load the checkpoint: {missing}", style="red", markup=False, highlight=False)
+        raise typer.Exit(2)
     judge = judge_identity()
     if not judge.get("configured"):
         console.print(
@@ -108,12 +121,31 @@ def run_cmd(
             console.print(f"[green]samples[/green] {samples}")
         if card.exists():
             console.print(f"[green]protocol[/green] {card}")
+    if code == JUDGE_STOP_EXIT:  # the judge failed mid-run: lmms-eval printed the one line that says so
+        raise typer.Exit(code)
     if code != 0:
         console.print(f"[red]lmms-eval exited with {code}[/red]")
         raise typer.Exit(code)
     if not written:
         console.print("[red]lmms-eval wrote no results file[/red]")
         raise typer.Exit(1)
+
+
+def missing_checkpoint(model: str, model_args: str) -> str | None:
+    """Why longvt_agent_hf's `pretrained=` (a folder or a Hub repo id) cannot be loaded; None when it can."""
+    if model != "longvt_agent_hf":
+        return None
+    from longvt_plugins.core.checkpoints import CheckpointNotFound, resolve_checkpoint
+
+    args = dict(a.strip().split("=", 1) for a in model_args.split(",") if "=" in a)
+    name = args.get("pretrained") or args.get("model_version")  # what LongVTAgentHF loads
+    if not name:
+        return None  # LongVTAgentHF itself says it needs pretrained=
+    try:  # online, this downloads it once; lmms-eval then finds it in the hub cache
+        resolve_checkpoint(name)
+    except CheckpointNotFound as exc:
+        return str(exc)
+    return None
 
 
 def judge_unreachable(judge: dict) -> str | None:

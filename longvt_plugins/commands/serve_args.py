@@ -28,7 +28,8 @@ def serve_args(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the numbers and how they were sized, as JSON."),
 ) -> None:
-    """Print the protocol's `--chat-template` and the `--limit-mm-per-prompt` / `--max-model-len` that fit it."""
+    """Print the protocol's `--chat-template` (with `--chat-template-content-format openai`) and the
+    `--limit-mm-per-prompt` / `--max-model-len` that fit it."""
     from importlib import resources
 
     from longvt_plugins.core.protocols import get_protocol
@@ -50,7 +51,11 @@ def serve_args(
             err=True,
         )
         limits = replace(limits, max_model_len=model_max_len)
-    args = limits.vllm_args()
+    # Frames and texts are separate content parts that the templates place one by one (ours interleaves each
+    # frame with its time label). vLLM renders parts only in its "openai" content format; its "string" format
+    # joins the texts with "\n" and puts every image first. Newer vLLM detects "openai" from our templates, LongVT's
+    # vLLM 0.12.0 did not: say it (tests/test_serving_content_format.py shows both renders).
+    args = ["--chat-template-content-format", "openai", *limits.vllm_args()]
     path = str(resources.files("longvt_plugins.templates").joinpath(proto.chat_template))
     if template:
         args = ["--chat-template", path, *args]

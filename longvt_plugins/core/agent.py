@@ -318,8 +318,20 @@ class _Run:
         )
         trace.turns.append(record)
         calls = _calls_with_ids(out, turn_no) if tools else []
+        if out.tool_call_errors and self.session is not None and self.session.ends_on_malformed_call():
+            # upstream: vLLM's hermes parser returns no call at all when any block is malformed; the turn ends
+            # "stop" and so does the harness's loop (no retry message)
+            calls = []
         record.tool_calls = [{"id": c[0], "name": c[1], "arguments": c[2]} for c in calls]
-        self.messages.append(_assistant_message(out, calls))
+        assistant = _assistant_message(out, calls)
+        if (
+            calls
+            and out.call_format == "native"
+            and self.session is not None
+            and self.session.resends_server_text()
+        ):
+            assistant["content"] = out.raw_text  # as the server wrote it (async_openai resends it untouched)
+        self.messages.append(assistant)
         self.emit(
             AgentEvent(
                 "turn",
@@ -327,6 +339,8 @@ class _Run:
             )
         )
         parse_errors = out.tool_call_errors if (tools and out.call_format == "hermes") else []
+        if self.session is not None and self.session.ends_on_malformed_call():
+            parse_errors = []
         if calls or parse_errors:
             self.run_tools(record, calls, parse_errors)
             return None
@@ -357,8 +371,12 @@ class _Run:
     def refusal(self, position: int, name: str, args: dict[str, Any]) -> str | None:
         """Why a call is not run (text the model reads), or None when it runs."""
         if name != TOOL_NAME:
-            return f"Error: unknown tool {name!r}; the only tool is {TOOL_NAME}."
-        if position >= self.budgets.max_calls_per_turn:
+            own = self.session.unknown_tool_text(name) if self.session is not None else None
+            return own or f"Error: unknown tool {name!r}; the only tool is {TOOL_NAME}."
+        per_turn = self.budgets.max_calls_per_turn
+        if self.session is not None:
+            per_turn = self.session.calls_per_turn(per_turn)
+        if position >= per_turn:
             return (
                 f"Error: only {self.budgets.max_calls_per_turn} {TOOL_NAME} call(s) per turn are run; this one was "
                 "skipped. Look at the frames you got, then call again if needed."
@@ -387,7 +405,11 @@ class _Run:
             )
             content: list[dict[str, Any]] = [{"type": "text", "text": refusal}]
         else:
-            result = self.tool.execute(args)
+            result = (
+                self.session.run_crop(self.tool, args)
+                if self.session is not None
+                else self.tool.execute(args)
+            )
             stamps = [float(t) for t in result.timestamps]
             parts = self.session.tool_content(result) if self.session is not None else result.content_parts()
             content = _tag_images(parts, self.book, f"crop{index}", stamps)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from longvt_plugins.core.checkpoints import CheckpointNotFound, resolve_checkpoint
 from longvt_plugins.core.prompts import load_prompt
 from longvt_plugins.core.toolcall import ToolCall, parse_tool_calls, tool_response_parts
 
@@ -355,6 +356,8 @@ def _short(text: str, n: int = 300) -> str:
 class TransformersBackend:
     """A Qwen2.5-VL / Qwen3-VL checkpoint run in-process (SDPA attention, CPU or GPU). No server needed.
 
+    `model_path` is a checkpoint folder or a Hugging Face repo id (core/checkpoints.resolve_checkpoint).
+
     The family is read from the checkpoint's config (model_type). Qwen2.5-VL gets our tool chat template
     (the released template has no tool support); Qwen3-VL uses the template shipped with the checkpoint.
     """
@@ -379,9 +382,10 @@ class TransformersBackend:
         import transformers
         from transformers import AutoConfig, AutoProcessor
 
-        path = Path(model_path)
-        if not (path / "config.json").exists():
-            raise BackendError(f"{path} is not a model checkpoint directory (no config.json)")
+        try:  # a local folder, or a Hub repo id (through the hub cache, as transformers takes it)
+            path = resolve_checkpoint(model_path)
+        except CheckpointNotFound as exc:
+            raise BackendError(str(exc)) from None
         config = AutoConfig.from_pretrained(path)
         family = getattr(config, "model_type", None)
         if family not in self.FAMILIES:
@@ -389,7 +393,9 @@ class TransformersBackend:
                 f"{path}: model_type {family!r} is not supported; expected one of {list(self.FAMILIES)}"
             )
         self.family = family
-        self.model = str(path)
+        # The name as given (a repo id stays an id): protocols match checkpoints by name (SFT -> 512 frames).
+        self.model = str(model_path)
+        self.path = path
         # Frames are resized to multiples of patch * merge; the agent samples with the model's own patch size.
         self.patch_size = int(getattr(getattr(config, "vision_config", None), "patch_size", 14) or 14)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -416,6 +422,7 @@ class TransformersBackend:
         return {
             "name": self.name,
             "model": self.model,
+            "path": str(self.path),
             "family": self.family,
             "device": self.device,
             "dtype": self.dtype,

@@ -50,6 +50,10 @@ class CheckReport:
     video_examples: list[str] = field(default_factory=list)
     missing_subtitles: int | None = None
     question_types: dict[str, dict[str, int]] = field(default_factory=dict)
+    option_layouts: dict[str, int] = field(default_factory=dict)  # lmms_eval.option_layout
+    protocol_notes: list[str] = field(
+        default_factory=list
+    )  # where the copy's layout changes `upstream`'s text
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -146,6 +150,10 @@ def check_benchmark(benchmark: str, data: str | Path) -> CheckReport:
             types[kind]["with_options"] += 1
     if any(r.get("question_type") is not None for r in rows):
         report.question_types = {k: dict(v) for k, v in sorted(types.items())}
+    if benchmark in ("longvtp_lvbench", "longvtp_videomme"):
+        from longvt_plugins.lmms_eval.option_layout import layouts
+
+        report.option_layouts, report.protocol_notes = layouts(benchmark, rows)
     bench = benchmark_module(benchmark).BENCH
     for row in rows:
         try:

@@ -29,6 +29,7 @@ from longvt_plugins.core.budget import CropBudget, FrameBudget
 from longvt_plugins.core.style import STYLES
 from longvt_plugins.core.trace import transcript
 from longvt_plugins.lmms_eval import sample_records
+from longvt_plugins.lmms_eval.answer_store import AnswerStore, answer_key
 from longvt_plugins.lmms_eval.doc_identity import doc_key
 from longvt_plugins.lmms_eval.protocol import build_card
 
@@ -50,11 +51,23 @@ def benchmark_of(task: str) -> str | None:
 FAILED_STOPS = ("backend_error", "video_error")
 
 
+def _framed(part: dict, framing: str | None) -> str:
+    """The question part's text as `framing` words it (its own text when the task offers no such framing)."""
+    framings = part.get("longvt_framings") or {}
+    if framing in framings:
+        return framings[framing]
+    if f"{framing}!error" in framings:  # the task could not build it (bad SRT, unreadable video)
+        raise ValueError(f"the {framing} question text could not be built: {framings[f'{framing}!error']}")
+    return part.get("text", "")
+
+
 class LongVTAgent(lmms):
     """Model args (lmms-eval `--model_args k=v,...`). `protocol=upstream|longvt-plugins` (core.protocols) decides
     prompts, tool schema, frames, budgets, turn cap and scoring; a budget arg (any FrameBudget field: `fps=`,
     `max_frames=`, ...; `crop_<field>`; `max_turns=`, ...) overrides one field and renames the protocol `<name>+custom`. `max_model_len=` and
-    `max_images=` are the server's limits (default: what the protocol needs, see `longvt eval serve-args`)."""
+    `max_images=` are the server's limits (default: what the protocol needs, see `longvt eval serve-args`).
+    `answers_dir=` saves every finished answer there as it comes (`answer_store`); `resume=true` serves the docs
+    already saved there instead of generating them again."""
 
     is_simple = False
     backend_kind = "openai"
@@ -82,6 +95,8 @@ class LongVTAgent(lmms):
         native_tools: bool = True,
         tool_parser: str = "hermes",
         trace_dir: str | None = None,
+        answers_dir: str | None = None,
+        resume: bool | str = False,
         batch_size: int | str | None = None,
         max_batch_size: int | None = None,
         **unknown: Any,
@@ -110,6 +125,10 @@ class LongVTAgent(lmms):
         self.native_tools = bool(native_tools)
         self.trace_dir = Path(trace_dir) if trace_dir else None
         self._trace_lock = threading.Lock()
+        resume = str(resume).strip().lower() in ("1", "true", "yes", "on")
+        if resume and not answers_dir:
+            raise ValueError("resume=true needs answers_dir=<folder> (where the answers were saved)")
+        self.answers = AnswerStore(answers_dir, reuse=resume) if answers_dir else None
         if int(concurrency) < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         self.concurrency = int(concurrency)
@@ -178,16 +197,25 @@ class LongVTAgent(lmms):
     def generate_until(self, requests) -> list[GenerationResult]:
         results: list[GenerationResult | None] = [None] * len(requests)
         bar = tqdm(total=len(requests), disable=(self.rank != 0), desc="longvt agent")
+        seen: dict[tuple, int] = {}  # lmms-eval's repeats are the same request n times: the n-th is repeat n
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="longvt-doc") as pool:
-            futures = {pool.submit(self._one, req): i for i, req in enumerate(requests)}
+            futures = {}
+            for i, req in enumerate(requests):
+                doc = tuple(str(a) for a in req.args[3:6])  # doc_id, task, split
+                repeat = seen[doc] = seen.get(doc, -1) + 1
+                futures[pool.submit(self._one, req, repeat)] = i
             for future, i in futures.items():
                 results[i] = future.result()  # _one never raises
                 bar.update(1)
         bar.close()
+        if self.answers is not None and self.answers.reused:
+            logger.info(
+                f"longvt: {self.answers.reused} answers served from {self.answers.folder} (resume=true)"
+            )
         return results  # type: ignore[return-value]
 
     # ------------------------------------------------------------------------------------------ one doc
-    def _one(self, request) -> GenerationResult:
+    def _one(self, request, repeat: int = 0) -> GenerationResult:
         ctx, doc_to_messages, gen_kwargs, doc_id, task, split = request.args
         gen_kwargs = dict(gen_kwargs or {})
         task_style = str(gen_kwargs.get("longvt_style") or "non_think")
@@ -197,14 +225,28 @@ class LongVTAgent(lmms):
         except Exception as exc:
             reason = f"doc {task}/{split}/{doc_id} not found: {type(exc).__name__}: {exc}"
             return self._failed(task_style, None, task, doc_id, reason, gen_kwargs)
+        key = None
         try:
             if task_style not in STYLES:
                 raise ValueError(f"generation_kwargs.longvt_style must be one of {', '.join(STYLES)}")
-            video, question, mcq = self._read_messages(doc_to_messages(doc))
+            if self.answers is not None:
+                card = self._card(task_style, gen_kwargs, task)
+                key = answer_key(card, task, doc_key(doc), gen_kwargs, repeat)
+                saved = self.answers.get(key)
+                if saved is not None:
+                    return self._saved(saved, task_style, doc, gen_kwargs, card)
+            video, question, mcq = self._read_messages(doc_to_messages(doc), self.protocol.question_framing)
             trace = self._run(video, question, task_style, gen_kwargs, task, doc_id, mcq)
         except Exception as exc:  # a bad doc (missing video, no video part) is one failed sample, not a crash
             return self._failed(task_style, doc, task, doc_id, f"{type(exc).__name__}: {exc}", gen_kwargs)
-        text = transcript(trace)
+        if (
+            self.protocol.scoring.recipe
+        ):  # upstream scores the harness's whole response string, built as it was
+            from longvt_plugins.core.protocols.upstream_response import upstream_response
+
+            text = upstream_response(trace, self.protocol.tool.error)
+        else:
+            text = transcript(trace)
         failed = trace.stop_reason in FAILED_STOPS
         record = {
             "failed": failed,
@@ -215,18 +257,26 @@ class LongVTAgent(lmms):
                 "doc_id": doc_id,
                 "wall_s": time.perf_counter() - started,
             },
-            "protocol": self._card(task_style, gen_kwargs),
+            "protocol": self._card(task_style, gen_kwargs, task),
         }
         if "longvt_style" in gen_kwargs:  # only our tasks' process_results take the record back
             sample_records.put(task_style, doc_key(doc), record)
         self._save_trace(task, doc_id, trace)
         usage = trace.usage
-        return GenerationResult(
-            text=text,
-            token_counts=TokenCounts(
-                input_tokens=usage["prompt_tokens"], output_tokens=usage["completion_tokens"]
-            ),
-        )
+        tokens = {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"]}
+        if key is not None and not failed:  # a failed request is asked again by a resumed run
+            self.answers.put(task, key, {"doc_id": doc_id, "text": text, "tokens": tokens, "record": record})
+        return GenerationResult(text=text, token_counts=TokenCounts(**tokens))
+
+    def _saved(self, saved: dict, style: str, doc: dict, gen_kwargs: dict, card: dict) -> GenerationResult:
+        """A doc answered by an earlier run (resume=true): its text, and its record filed again for the scorer,
+        under today's card (the key left out only the server's address)."""
+        if "longvt_style" in gen_kwargs:
+            record = dict(saved.get("record") or {})
+            record["log"] = {**(record.get("log") or {}), "answer_from": str(self.answers.folder)}
+            record["protocol"] = card
+            sample_records.put(style, doc_key(doc), record)
+        return GenerationResult(text=saved.get("text") or "", token_counts=TokenCounts(**saved["tokens"]))
 
     def _failed(
         self, style: str, doc: dict | None, task: str, doc_id: int, reason: str, gen_kwargs: dict
@@ -238,17 +288,18 @@ class LongVTAgent(lmms):
                 "reason": reason,
                 "log": {"task": task, "doc_id": doc_id, "error": reason},
             }
-            record["protocol"] = self._card(style, gen_kwargs)
+            record["protocol"] = self._card(style, gen_kwargs, task)
             sample_records.put(style, doc_key(doc), record)
         return GenerationResult(text="", token_counts=TokenCounts(input_tokens=0, output_tokens=0))
 
     @staticmethod
-    def _read_messages(messages: list[dict]) -> tuple[str, str, bool]:
+    def _read_messages(messages: list[dict], framing: str | None = None) -> tuple[str, str, bool]:
         """(video path, question, multiple choice?) from a task's chat messages.
 
         Our tasks put the question in the first text part and the style's instruction (for other models) in a
         later one; the agent brings its own instruction, so only the first text part is the question. For any
-        other task, all of the user's text is the question.
+        other task, all of the user's text is the question. Where the question part offers the protocol's own
+        framing (`longvt_framings`, e.g. VideoMME's subtitles as upstream wrote them), that text is the question.
         """
         video, texts, marked, mcq = None, [], None, False
         for message in messages:
@@ -265,7 +316,7 @@ class LongVTAgent(lmms):
                 elif kind == "text":
                     texts.append(part.get("text", ""))
                     if part.get("longvt_role") == "question" and marked is None:
-                        marked = part.get("text", "")
+                        marked = _framed(part, framing)
                         mcq = bool(part.get("longvt_mcq"))
         if not video:
             raise ValueError(
@@ -318,7 +369,7 @@ class LongVTAgent(lmms):
             session=self._session(task_style, task, mcq),
         )
 
-    def _card(self, task_style: str, gen_kwargs: dict) -> dict[str, Any]:
+    def _card(self, task_style: str, gen_kwargs: dict, task: str = "") -> dict[str, Any]:
         if self.backend_kind == "openai" and self.native_tools:
             parser = f"server --tool-call-parser {self.tool_parser}"
         else:
@@ -329,6 +380,7 @@ class LongVTAgent(lmms):
             style=task_style,
             tool_parser=parser,
             judge={},
+            benchmark=benchmark_of(task),
         )
 
     def _save_trace(self, task: str, doc_id: int, trace) -> None:

@@ -52,6 +52,7 @@ def build_card(
     style: str,
     tool_parser: str,
     judge: dict[str, Any],
+    benchmark: str | None = None,
 ) -> dict[str, Any]:
     """The card of one sample: the protocol's own card (`core.protocols.Protocol.card()`: every prompt hash, the
     schema hash, frames, budgets, scoring) under `definition`, the main numbers at the top for reading, and what
@@ -65,7 +66,7 @@ def build_card(
         "crop": asdict(protocol.crop),
         # How the initial video reaches the model; our SFT rows (`as_frames`) train with the labelled form.
         "initial_video": _initial_video(protocol),
-        "max_new_tokens": protocol.tokens.new_tokens(style),
+        "max_new_tokens": protocol.tokens.new_tokens(style, benchmark),
         "max_total_tokens": protocol.tokens.max_total_tokens,
         "turn_cap": protocol.turn_cap,
         "max_tool_calls": protocol.max_tool_calls,

@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from longvt_plugins.core.answer import count_tool_calls
+from longvt_plugins.core.protocols.scoring import JudgeUnreachable
 from longvt_plugins.lmms_eval import sample_records
 from longvt_plugins.lmms_eval.doc_identity import doc_key
+from longvt_plugins.lmms_eval.judge_stop import judge_stopped
 from longvt_plugins.lmms_eval.protocol import aggregate_cards, card_id
 from longvt_plugins.lmms_eval.scoring import judge_identity, score_response
 
@@ -36,15 +38,18 @@ def process(
     record = sample_records.take(style, doc_key(doc))
     failed = bool(record and record.get("failed")) or response.startswith(_UPSTREAM_FAILURE)
     protocol = protocol_of(record)
-    score = score_response(
-        response,
-        style=style,
-        question=question,
-        ground_truth=ground_truth,
-        options=options,
-        failed=failed,
-        protocol=protocol,
-    )
+    try:
+        score = score_response(
+            response,
+            style=style,
+            question=question,
+            ground_truth=ground_truth,
+            options=options,
+            failed=failed,
+            protocol=protocol,
+        )
+    except JudgeUnreachable as exc:  # --judge-fallback stop: end the lmms-eval process quietly (judge_stop)
+        raise judge_stopped(exc) from None
     log: dict[str, Any] = dict(record.get("log") or {}) if record else {"model": "not a longvt model"}
     log["scoring"] = {
         "method": score.method,

@@ -3,7 +3,8 @@
 lmms-eval runs as its own process (`python -m lmms_eval`), exactly as a user would start it, so its outputs stay
 in its standard layout: `<output>/<model>/<stamp>_results.json` and `<stamp>_samples_<task>.jsonl`. Afterwards
 the protocol cards found in the samples are added to the results JSON (`longvt_protocol`) and written beside
-it (`<stamp>_protocol.json`).
+it (`<stamp>_protocol.json`). Our models save each answer as it is generated under `<output>/longvt_answers/`
+(`answer_store`); `resume=True` serves the ones already there, so a run stopped while scoring loses nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class EvalRun:
     video_root: str | None = None
     limit: float | None = None
     extra_args: list[str] = field(default_factory=list)
+    resume: bool = False  # serve the answers saved by an earlier run instead of generating them again
 
     def include_path(self) -> Path:
         if not self.data:
@@ -43,9 +45,22 @@ class EvalRun:
 
     def full_model_args(self) -> str:
         args = [a for a in self.model_args.split(",") if a.strip()] if self.model_args else []
-        if self.model.startswith("longvt_agent") and not any(a.startswith("protocol=") for a in args):
+        ours = self.model.startswith("longvt_agent")
+        if ours and not any(a.startswith("protocol=") for a in args):
             args.append(f"protocol={self.protocol}")
+        if ours and not any(a.startswith("answers_dir=") for a in args):
+            args.append(f"answers_dir={self.answers_dir()}")
+        if self.resume:
+            if not ours:
+                raise ValueError(
+                    f"--resume serves answers saved by longvt models, not {self.model} (lmms-eval's --use_cache "
+                    "keeps other models' answers)"
+                )
+            args.append("resume=true")
         return ",".join(args)
+
+    def answers_dir(self) -> Path:
+        return (self.output / "longvt_answers").expanduser().resolve()
 
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "lmms_eval", "--model", self.model, "--tasks", ",".join(self.tasks)]

@@ -6,7 +6,8 @@ loop and one client per judge setting, so judge requests from parallel docs shar
 
 No judge configured is allowed: rules decide, and every sample whose score a judge should have given is counted
 in `judge_fallback` (decision 3: every fallback is counted). A configured judge that gives no verdict stops the
-run (`JudgeUnreachable`) unless LONGVT_JUDGE_FALLBACK=rule; then its fallbacks are counted the same way.
+run (`JudgeUnreachable`, which `results.process` turns into one line and an exit: `judge_stop`) unless
+LONGVT_JUDGE_FALLBACK=rule; then its fallbacks are counted the same way, and logged (`log_rule_fallback`).
 """
 
 from __future__ import annotations
@@ -112,6 +113,20 @@ def score_response(
 
     if failed:
         return Score(0.0, 0.0, False, "failed", None, "the model request failed")
+    if (
+        protocol is not None and protocol.scoring.recipe
+    ):  # upstream: LongVT's own scorer over the whole response
+        from longvt_plugins.lmms_eval.upstream_scoring import score_upstream
+
+        acc, fmt, fell_back, method, answer, reason = score_upstream(
+            response,
+            ground_truth=ground_truth,
+            question=question,
+            recipe=protocol.scoring.recipe,
+            judge_on=_judge_configured(),
+            fallback=judge_fallback_policy(),
+        )
+        return Score(acc, fmt, fell_back, method, answer, reason)
     text = response or ""
     if style == "non_think":
         # Direct answers carry no tags; an <answer> block is still honoured if the model wrote one.
@@ -132,6 +147,10 @@ def score_response(
         fallback=judge_fallback_policy(),
         calibrate=_calibrate(),
     )
+    if chain.fallback and judge is not None:  # --judge-fallback rule: the rule score stands in, and we say so
+        from longvt_plugins.core.judge import log_rule_fallback
+
+        log_rule_fallback(chain.reason)
     return Score(
         chain.acc, fmt, chain.fallback, chain.method, answer, chain.reason, judge_agrees=chain.judge_agrees
     )

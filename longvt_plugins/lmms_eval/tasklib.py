@@ -119,19 +119,28 @@ def build_text(question: str, kwargs: dict | None, *, multiple_choice: bool) -> 
     return "\n".join(p for p in (system, text, post) if p)
 
 
-def build_messages(video: str, question: str, kwargs: dict | None, *, multiple_choice: bool) -> list[dict]:
+def build_messages(
+    video: str,
+    question: str,
+    kwargs: dict | None,
+    *,
+    multiple_choice: bool,
+    framings: dict[str, str] | None = None,
+) -> list[dict]:
     """The lmms-eval chat messages for one doc in the task's style (`kwargs` = lmms_eval_specific_kwargs).
 
     The question and the style's instruction are separate text parts, and the question part is marked
     (`longvt_role`, `longvt_mcq`: ignored by lmms-eval's message schema): our agent models bring their own
     instruction (the protocol's, which may differ for multiple choice) and
     frame timestamps, so they read only the question; every other chat model reads both parts.
+    `framings` (framing name -> question text) go on the question part as `longvt_framings`: the question as
+    another protocol words it (`Protocol.question_framing`); our models send that one instead.
     """
     system, text, post = _parts(question, kwargs, multiple_choice=multiple_choice)
-    content: list[dict] = [
-        {"type": "video", "url": video},
-        {"type": "text", "text": text, "longvt_role": "question", "longvt_mcq": multiple_choice},
-    ]
+    part = {"type": "text", "text": text, "longvt_role": "question", "longvt_mcq": multiple_choice}
+    if framings:
+        part["longvt_framings"] = dict(framings)
+    content: list[dict] = [{"type": "video", "url": video}, part]
     if post:
         content.append({"type": "text", "text": "\n" + post})
     messages: list[dict] = []
@@ -199,9 +208,20 @@ class Benchmark:
     """
 
     def __init__(
-        self, cache: str, *, video, question, target, options=None, video_alternatives=(), groups=None
+        self,
+        cache: str,
+        *,
+        video,
+        question,
+        target,
+        options=None,
+        video_alternatives=(),
+        groups=None,
+        framings=None,
     ) -> None:
         self.cache = cache
+        # doc, kwargs -> {framing name: question text}: the question as another protocol words it (VideoMME)
+        self._framings = framings
         self._groups = groups  # doc -> {"by_duration": ..., "by_category": ...}: the results breakdowns
         self._video, self._question, self._target, self._options = video, question, target, options
         self.video_alternatives = tuple(video_alternatives)
@@ -227,7 +247,16 @@ class Benchmark:
     def doc_to_messages(self, doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> list[dict]:
         mcq = bool(self.options(doc))
         question = self.question(doc, lmms_eval_specific_kwargs)
-        return build_messages(self.video_path(doc), question, lmms_eval_specific_kwargs, multiple_choice=mcq)
+        return build_messages(
+            self.video_path(doc),
+            question,
+            lmms_eval_specific_kwargs,
+            multiple_choice=mcq,
+            framings=self.framings(doc, lmms_eval_specific_kwargs),
+        )
+
+    def framings(self, doc: dict, kwargs: dict | None = None) -> dict[str, str]:
+        return self._framings(doc, kwargs or {}) if self._framings else {}
 
     def doc_to_target(self, doc: dict) -> str:
         return as_str(self._target(doc))

@@ -24,6 +24,7 @@ def trace_metrics(trace, item: MiniItem) -> dict[str, Any]:
     crops = {c.index: c for c in trace.crops}
     valid = [t for t in calling if not t.tool_call_errors and t.crops and all(crops[i].ok for i in t.crops)]
     windows = trace.crop_windows
+    evidence = None if item.start is None else (item.start, item.end)
     return {
         "id": item.id,
         "answer": item.answer,
@@ -32,7 +33,8 @@ def trace_metrics(trace, item: MiniItem) -> dict[str, Any]:
         "calling_turns": len(calling),
         "valid_calling_turns": len(valid),
         "cropped": bool(windows),
-        "iou": max((temporal_iou(w, (item.start, item.end)) for w in windows), default=0.0),
+        # None where the question has no evidence window (v2's counterfactuals): not a 0 in any mean
+        "iou": None if evidence is None else max((temporal_iou(w, evidence) for w in windows), default=0.0),
         "format_ok": check_format(transcript(trace)).ok,
         "well_formed_call": _well_formed_call(trace),
         "stop_reason": trace.stop_reason,
@@ -76,8 +78,11 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def evaluate(model_dir, items: list[MiniItem], *, style: str = "tool", backend=None, on_trace=None) -> dict:
-    """Run the agent on every item; returns {"summary": {...}, "rows": [...]}."""
+def evaluate(model_dir, items: list[MiniItem], *, style: str = "tool", backend=None, on_trace=None,
+             budgets=None, metrics=trace_metrics, summary=summarize) -> dict:  # fmt: skip
+    """Run the agent on every item; returns {"summary": {...}, "rows": [...]}.
+
+    `budgets` / `metrics` / `summary`: another task family's (v2: `miniature.v2.scoring`); v1's by default."""
     import torch
 
     from longvt_plugins.core.agent import run_agent
@@ -87,7 +92,7 @@ def evaluate(model_dir, items: list[MiniItem], *, style: str = "tool", backend=N
     # on a busy 2-core machine).
     torch.set_num_threads(1)
     backend = backend or TransformersBackend(model_dir, device="cpu")
-    budgets = agent_budgets()
+    budgets = budgets or agent_budgets()
     rows = []
     for item in items:
         trace = run_agent(
@@ -95,10 +100,10 @@ def evaluate(model_dir, items: list[MiniItem], *, style: str = "tool", backend=N
             params=GenerationParams(temperature=0.0), ground_truth=item.answer, trace_id=item.id,
             meta={"segment": [item.start, item.end]},
         )  # fmt: skip
-        rows.append(trace_metrics(trace, item))
+        rows.append(metrics(trace, item))
         if on_trace:
             on_trace(trace, rows[-1])
-    return {"summary": {"style": style, **summarize(rows)}, "rows": rows, "budgets": budgets.to_dict()}
+    return {"summary": {"style": style, **summary(rows)}, "rows": rows, "budgets": budgets.to_dict()}
 
 
 def items_as_dicts(items: list[MiniItem]) -> list[dict]:

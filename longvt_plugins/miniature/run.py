@@ -71,12 +71,15 @@ _LOG = re.compile(r"\{'loss': .*?\}")
 
 
 def train(model: Path, train_jsonl: str | list[str], out: Path, *, stage: str = "sft", steps: int | None = None,
-          overrides: tuple[str, ...] = ()) -> dict:  # fmt: skip
-    """`longvt train <stage>` (the real lmms-engine CLI through our launcher) on the miniature recipe."""
+          overrides: tuple[str, ...] = (), cpu: bool = True, fresh: bool = True) -> dict:  # fmt: skip
+    """`longvt train <stage>` (the real lmms-engine CLI through our launcher) on the miniature recipe.
+
+    cpu: run with the CPU shims (False on a GPU host, with `use_cpu=false` among the overrides). fresh: start over
+    (False: the trainer resumes from the last checkpoint an interrupted run left in `out`)."""
     files = [train_jsonl] if isinstance(train_jsonl, str) else list(train_jsonl)
     datasets = "[" + ", ".join(f'{{path: {f}, data_folder: "", data_type: jsonl}}' for f in files) + "]"
     cmd = [
-        sys.executable, "-m", "longvt_plugins.cli", "train", stage, "--cpu-shims",
+        sys.executable, "-m", "longvt_plugins.cli", "train", stage, *(["--cpu-shims"] if cpu else []),
         "--config", str(RECIPE / f"{stage}.yaml"),
         f"model_config.load_from_pretrained_path={model}",
         f"dataset_config.processor_config.processor_name={model}",
@@ -93,11 +96,11 @@ def train(model: Path, train_jsonl: str | list[str], out: Path, *, stage: str = 
     # (A free rendezvous port for the one process: the launcher's single_process_rendezvous.)
     # Every call trains from `model`: checkpoints left in `out` by an earlier run would be resumed by the trainer
     # (seen: a re-run went on from the old run's step 1,000 for one step and kept none of the new start).
-    if out.exists():
+    if fresh and out.exists():
         shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    with open(out / "train.log", "w") as fh:  # streamed, so a long run can be watched
+    with open(out / "train.log", "a") as fh:  # streamed, so a long run can be watched; a resumed run appends
         # cwd: Hydra writes its outputs/ folder into the working directory
         proc = subprocess.run(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True, cwd=out)
     wall = time.perf_counter() - t0

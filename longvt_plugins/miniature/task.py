@@ -26,6 +26,7 @@ Everything that shapes what the model sees (video, skim and crop budgets) is def
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from dataclasses import asdict, dataclass, field
@@ -215,30 +216,40 @@ def plan_video(seed: int, video_id: str, path: str) -> MiniVideo:
     return MiniVideo(video_id, path, float(SCENES * SCENE_SECONDS), scenes)
 
 
-def render_video(video: MiniVideo) -> None:
-    """Encode the planned video (H.264 through PyAV) and write its manifest beside it (`<path>.json`)."""
+def encode_video(path: str | Path, frames, fps: int = FPS) -> None:
+    """Encode RGB frames (H.264 through PyAV, a keyframe every 2 s) to `path`, via a `.partial` file so a killed
+    run never leaves a truncated video under the real name. Both task families render through this."""
     import av
 
-    path = Path(video.path)
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".partial" + path.suffix)
     with av.open(str(tmp), mode="w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(FPS))
+        stream = container.add_stream("libx264", rate=Fraction(fps))
         stream.width = stream.height = FRAME_SIZE
         stream.pix_fmt = "yuv420p"
-        stream.gop_size = 2 * FPS
+        stream.gop_size = 2 * fps
         stream.options = {"preset": "ultrafast", "tune": "zerolatency", "bf": "0"}
-        for i in range(int(video.duration * FPS)):
-            t = i / FPS
-            scene = video.scenes[min(int(t // SCENE_SECONDS), SCENES - 1)]
-            flash = scene.flash_start <= t < scene.flash_end
-            img = colour_frame(scene.flash_colour if flash else scene.colour)
+        for img in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
     tmp.replace(path)
-    Path(str(path) + ".json").write_text(json.dumps(video.to_json(), indent=1))
+
+
+def render_video(video: MiniVideo) -> None:
+    """Encode the planned video and write its manifest beside it (`<path>.json`)."""
+
+    def frames():
+        for i in range(int(video.duration * FPS)):
+            t = i / FPS
+            scene = video.scenes[min(int(t // SCENE_SECONDS), SCENES - 1)]
+            flash = scene.flash_start <= t < scene.flash_end
+            yield colour_frame(scene.flash_colour if flash else scene.colour)
+
+    encode_video(video.path, frames())
+    Path(str(video.path) + ".json").write_text(json.dumps(video.to_json(), indent=1))
 
 
 def items_of(video: MiniVideo, seed: int) -> list[MiniItem]:
@@ -277,16 +288,23 @@ def make_split(root: str | Path, split: str, videos: int) -> list[MiniItem]:
     return items
 
 
-def nearest_colour(frame) -> str:
-    """The palette colour whose textured frame is closest to `frame` (H x W x 3, any size): template matching."""
+@functools.lru_cache(maxsize=256)
+def _template(name: str, w: int, h: int) -> np.ndarray:
+    """A colour's textured frame resized to w x h (cached: the teachers read thousands of frames of one size)."""
     from PIL import Image
 
+    tpl = np.asarray(Image.fromarray(colour_frame(name)).resize((w, h), Image.BICUBIC), dtype=np.float32)
+    tpl.setflags(write=False)  # shared by every caller
+    return tpl
+
+
+def nearest_colour(frame) -> str:
+    """The palette colour whose textured frame is closest to `frame` (H x W x 3, any size): template matching."""
     arr = np.asarray(frame, dtype=np.float32)
     h, w = arr.shape[:2]
     best, name = None, ""
     for n in PALETTE:
-        tpl = np.asarray(Image.fromarray(colour_frame(n)).resize((w, h), Image.BICUBIC), dtype=np.float32)
-        d = float(((arr - tpl) ** 2).mean())
+        d = float(((arr - _template(n, w, h)) ** 2).mean())
         if best is None or d < best:
             best, name = d, n
     return name

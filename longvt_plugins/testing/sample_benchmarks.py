@@ -192,11 +192,15 @@ def window_reader_policy(body: dict) -> dict | str:
     window = _WINDOW.search(question)
     if not tool_messages and body.get("tools") and window:
         start, end = float(window.group(1)), float(window.group(2))
+        arguments: dict = {"start_time": start, "end_time": end}
+        path = re.search(r"has video path: (.+)", question)
+        if path and "video_path" in str(
+            body["tools"]
+        ):  # upstream's schema: copy the path, as LongVT's policy does
+            arguments = {"video_path": path.group(1).strip(), **arguments}
         return {
             "content": f"<think>The question is about {start:.0f}s-{end:.0f}s; I need a closer look.</think>",
-            "tool_calls": [
-                {"function": {"name": "crop_video", "arguments": {"start_time": start, "end_time": end}}}
-            ],
+            "tool_calls": [{"function": {"name": "crop_video", "arguments": arguments}}],
         }
     frames: list[str] = []
     if tool_messages:

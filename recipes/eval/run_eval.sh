@@ -8,7 +8,8 @@
 #
 # Needs: vLLM (see pins.txt) on this machine, and a judge server: LONGVT_JUDGE_BASE_URL (+ LONGVT_JUDGE_MODEL).
 # Env: PORT (8000), DP (data-parallel replicas, default: all GPUs), OUT (eval_logs), VIDEOS (video root),
-#   PROTOCOL (upstream), JUDGE_FALLBACK (stop: an unreachable judge stops the run | rule), VLLM_ARGS (more vllm flags; given last, they win over the sized ones),
+#   PROTOCOL (upstream), JUDGE_FALLBACK (stop: an unreachable judge stops the run | rule), RESUME (1: score the answers
+#   a stopped run saved under $OUT/longvt_answers instead of generating them again), VLLM_ARGS (more vllm flags; given last, they win over the sized ones),
 #   LIMIT (lmms-eval --limit: docs per task, for a small smoke run), NCCL_NVLS_ENABLE (0: NVLink multicast off for the
 #   vLLM data-parallel ranks; the lent multi-GPU hosts need it off),
 #   DRY_RUN=1 (print the vllm serve command, one argument per line, and stop; tests use it),
@@ -31,7 +32,8 @@ fi
 
 # Size vLLM from the protocol (`longvt eval serve-args`): its chat template, and --limit-mm-per-prompt /
 # --max-model-len for the skim plus every crop (every frame reaches the server as an image; vLLM's default image
-# cap refuses such requests), capped at the model's own position limit. Qwen3-VL brings its own template.
+# cap refuses such requests), capped at the model's own position limit, and `--chat-template-content-format openai`
+# (frames and texts stay separate parts; LongVT's vLLM 0.12.0 left it to detection). Qwen3-VL brings its own template.
 read -r FAMILY CEILING < <(python - "$CKPT" <<'PY'
 import sys
 from transformers import AutoConfig
@@ -70,8 +72,10 @@ MODEL_ARGS="base_url=http://127.0.0.1:$PORT/v1,model_version=$CKPT,concurrency=$
 [[ -n "$MAX_FRAMES" ]] && MODEL_ARGS+=",max_frames=$MAX_FRAMES"
 LIMIT_ARGS=()
 [[ -n "${LIMIT:-}" ]] && LIMIT_ARGS=(--limit "$LIMIT")
+RESUME_ARGS=()
+[[ "${RESUME:-0}" == 1 ]] && RESUME_ARGS=(--resume)
 EVAL=(longvt eval run --protocol "$PROTOCOL" --judge-fallback "${JUDGE_FALLBACK:-stop}" --tasks "$TASK" --output "$OUT"
-  "${VIDEO_ARGS[@]}" "${LIMIT_ARGS[@]}" --model longvt_agent --model-args "$MODEL_ARGS")
+  "${VIDEO_ARGS[@]}" "${LIMIT_ARGS[@]}" "${RESUME_ARGS[@]}" --model longvt_agent --model-args "$MODEL_ARGS")
 if [[ "${DRY_RUN:-0}" == eval ]]; then
   printf '%s\n' env "NCCL_NVLS_ENABLE=$NCCL_NVLS_ENABLE" "${EVAL[@]}"
   exit 0

@@ -8,6 +8,7 @@ The parts, one concern each:
 - ``cache``: ``JudgeCache``, verdicts in SQLite shared by processes;
 - ``transport``: the SDK client of one loop and how each HTTP failure is classified for retry;
 - ``client``: ``JudgeClient``, which puts them together;
+- ``fallback_log``: the warning that a rule score replaced a verdict, written by the caller that used it;
 - ``loop``: the judge loop where synchronous callers' verdicts run (``run_sync``);
 - ``sync``: the one way callers share a client (``shared_client``), and the exit hook that closes every pool.
 """
@@ -15,6 +16,7 @@ The parts, one concern each:
 from longvt_plugins.core.judge.cache import JudgeCache, cache_key
 from longvt_plugins.core.judge.client import JudgeClient
 from longvt_plugins.core.judge.config import JudgeConfig, JudgeResult
+from longvt_plugins.core.judge.fallback_log import log_rule_fallback
 from longvt_plugins.core.judge.limiter import ProcessLimiter
 from longvt_plugins.core.judge.loop import run_sync
 from longvt_plugins.core.judge.replies import (
@@ -36,6 +38,7 @@ __all__ = [
     "JudgeResult",
     "ProcessLimiter",
     "cache_key",
+    "log_rule_fallback",
     "parse_grade",
     "parse_verdict",
     "render_prompt",

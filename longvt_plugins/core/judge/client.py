@@ -5,9 +5,9 @@
   reward from several loops); each loop gets its own ``AsyncOpenAI`` (an httpx pool belongs to one loop).
 - Timeouts, connection errors, 429 and 5xx and malformed bodies are retried with exponential backoff and
   jitter; a ``Retry-After`` header is honoured. Then it gives up.
-- A reply that cannot be read as a verdict is a failure, not a zero. Every failure falls back to the rule
-  score (``answer.rule_score``) and says so (``JudgeResult.fallback``), so training goes on and the metrics
-  count how often it happened.
+- A reply that cannot be read as a verdict is a failure, not a zero. Every failure returns the rule score
+  (``answer.rule_score``) marked ``JudgeResult.fallback``: the caller decides whether it stands in (training goes
+  on, the metrics count it, ``fallback_log`` says so) or the run stops (``longvt eval``'s default).
 - Every HTTP pool is closed on its own loop: by ``aclose()``, else when the loop shuts down its async
   generators (``asyncio.run`` does), else at interpreter exit (``close()``). None is left for the garbage
   collector to complain about.
@@ -129,6 +129,23 @@ class JudgeClient:
 
         return await self._judge(EQUIVALENCE_PROMPT, verdict, question, answer, ground_truth)
 
+    async def upstream_verdict(self, prompt: str) -> JudgeResult:
+        """LongVT's judge call as its scorer made it (the `upstream` protocol; the caller renders its prompt): one
+        user turn holding the prompt as a text part, `max_tokens` 5 and no temperature, the reply read as `int()`
+        of its text, 0 when that fails (upstream has no "unparseable"). An empty answer is asked about too."""
+        self._count("calls")
+        if not self.config.base_url:
+            return self._fallback("no judge configured", None, "", None, 0)
+        body = {
+            "messages": [{"role": "user", "content": [{"type": "text", "text": prompt}]}],
+            "max_tokens": 5,
+        }
+        return await self._ask("upstream\0" + prompt, _int_verdict, None, "", body)
+
+    def upstream_verdict_sync(self, prompt: str) -> JudgeResult:
+        """``upstream_verdict`` for synchronous callers; see ``grade_sync``."""
+        return run_sync(self.upstream_verdict(prompt))
+
     def grade_sync(self, question: str | None, answer: str | None, ground_truth: str) -> JudgeResult:
         """``grade`` for synchronous callers (lmms-eval's ``process_results``, the agent's scorer), from any thread.
 
@@ -194,13 +211,12 @@ class JudgeClient:
         self, reason: str, answer: str | None, ground_truth: str, reply: str | None, attempts: int
     ) -> JudgeResult:
         self._count("fallbacks")
-        n = self.stats["fallbacks"]
-        if n <= 5 or n % 100 == 0:
-            log.warning("judge fallback #%d (%s); using the rule-based score", n, reason)
+        # Only a fact here: whether the rule score is used is the caller's call (fallback_log.log_rule_fallback).
+        log.debug("judge gave no verdict (%s)", reason)
         return JudgeResult(
             rule_score(answer, ground_truth),
             fallback=True,
-            reason=f"fallback: {reason}",
+            reason=f"no verdict: {reason}",
             reply=reply,
             attempts=attempts,
         )
@@ -224,6 +240,17 @@ class JudgeClient:
             answer=str(answer),
             ground_truth=str(ground_truth),
         )
+        return await self._ask(prompt, parse, answer, ground_truth, None)
+
+    async def _ask(
+        self,
+        prompt: str,
+        parse: Callable[[str | None], float | None],
+        answer: str | None,
+        ground_truth: str,
+        body: dict[str, Any] | None,
+    ) -> JudgeResult:
+        """One verdict with retries and the cache; `body`: the request without its model (default: ours)."""
         attempts = 0
         reply: str | None = None
         last = "no attempt"
@@ -241,7 +268,7 @@ class JudgeClient:
                         return JudgeResult(
                             hit[0], cached=True, reason="cache", reply=hit[1], attempts=attempts - 1
                         )
-                reply = await self._request(model, prompt)
+                reply = await self._request(model, prompt, body)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # every failure is classified; none escapes to the training step
@@ -269,14 +296,17 @@ class JudgeClient:
             return JudgeResult(value, reason="judge", reply=reply, attempts=attempts)
         return self._fallback(f"{last} after {attempts} attempt(s)", answer, ground_truth, reply, attempts)
 
-    async def _request(self, model: str, prompt: str) -> str | None:
+    async def _request(self, model: str, prompt: str, body: dict[str, Any] | None = None) -> str | None:
         state = await self._state()
-        body = {
-            "model": model,
-            "messages": [{"role": "user", "content": prompt}],
-            "temperature": self.config.temperature,
-            "max_tokens": self.config.max_tokens,
-        }
+        if body is not None:
+            body = {**body, "model": model}
+        else:
+            body = {
+                "model": model,
+                "messages": [{"role": "user", "content": prompt}],
+                "temperature": self.config.temperature,
+                "max_tokens": self.config.max_tokens,
+            }
         async with self.limiter:
             self._count("requests")
             # The SDK's documented low-level ``post`` with ``cast_to=dict``: same transport, auth, timeouts and
@@ -300,6 +330,13 @@ class JudgeClient:
 
 
 _LIVE: weakref.WeakSet[JudgeClient] = weakref.WeakSet()
+
+
+def _int_verdict(text: str | None) -> float:
+    try:
+        return float(int(text))  # type: ignore[arg-type]  (upstream: int() of the reply, 0 when it fails)
+    except Exception:
+        return 0.0
 
 
 def close_all_clients() -> None:

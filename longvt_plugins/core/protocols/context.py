@@ -123,7 +123,7 @@ def serve_limits(protocol: Protocol, style: str = "tool", *, patch_size: int = 1
     images = protocol.skim.max_frames + crops * protocol.crop.max_frames
     skim = protocol.skim.max_frames * frame_tokens(protocol.skim, patch_size)
     crop = crops * protocol.crop.max_frames * frame_tokens(protocol.crop, patch_size)
-    new = protocol.tokens.new_tokens(style)
+    new = protocol.tokens.largest(style)  # one server serves every benchmark
     # Every earlier assistant turn stays in the context: the trajectory's whole output must fit beside the frames.
     generated = protocol.tokens.max_total_tokens or new * (crops + 1)
     need = skim + crop + generated + TEXT_MARGIN

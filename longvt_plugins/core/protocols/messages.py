@@ -99,8 +99,9 @@ def shape_request(protocol: Protocol, request: dict[str, Any]) -> dict[str, Any]
 
     `lmms_eval_async_openai` is what lmms-eval 0.7.3's async_openai sends: system and user contents as lists of
     parts; after a tool call, the assistant's text (None when it wrote none) and its tool calls as two assistant
-    messages, tool messages carrying the tool's name and no tool_call_id; and only `max_tokens` and
-    `temperature` among the sampling parameters.
+    messages, tool messages carrying the tool's name and no tool_call_id, and only the latest round's tool
+    messages (its loop keeps every assistant turn but sends `messages + tool_messages` of the last round); and
+    only `max_tokens` and `temperature` among the sampling parameters.
     """
     body = {
         k: v
@@ -127,5 +128,15 @@ def shape_request(protocol: Protocol, request: dict[str, Any]) -> dict[str, Any]
             out.append({"role": "tool", "name": name, "content": m.get("content")})
         else:
             out.append(m)
-    body["messages"] = out
+    body["messages"] = _latest_round_only(out)
     return body
+
+
+def _latest_round_only(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    last_assistant = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=-1)
+    return [m for i, m in enumerate(messages) if m.get("role") != "tool" or i > last_assistant]
+
+
+def sent_messages(protocol: Protocol, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The agent's messages that reach the server under this protocol (for sizing the next request)."""
+    return _latest_round_only(messages) if protocol.wire == "lmms_eval_async_openai" else messages

@@ -44,6 +44,9 @@ UPSTREAM = Protocol(
         response="frames_only",  # the MCP server returns ImageContent items and no text
         error="upstream_tool_error",
         parser="hermes",
+        checks="upstream",  # the MCP server's checks and texts; the bound video stays the only file opened
+        all_calls_run=True,  # async_openai runs every call of a turn
+        malformed_call="end",  # vLLM's hermes parser returns no calls, finish_reason "stop": the loop ends
     ),
     # async_openai: fps=1, max_frames=768, max_pixels=50176, min_pixels=784 (its default); qwen-vl-utils' own
     # minimum of 4 frames.
@@ -54,11 +57,27 @@ UPSTREAM = Protocol(
         max_new_tokens=(("tool", 49152), ("think", 4096), ("non_think", 128)),
         max_total_tokens=None,  # max_tokens applies per request, not per trajectory
         max_model_len=128000,  # vLLM's default for Qwen2.5-VL-7B (max_position_embeddings)
+        # LongVT's task YAMLs: longvt_tool.yaml and lvbench_tool.yaml kept 4,096 when the VideoMME and VideoMMMU
+        # tool tasks were raised to 49,152 (LongVT issue #19).
+        # Non-think rows of the multiple-choice benchmarks ran lmms-eval's built-in tasks (videomme_w_subtitle,
+        # lvbench: 16 new tokens; video_mmmu: 1,024); their prompts are not reproduced (docs/protocols.md).
+        per_benchmark=(
+            ("videosiah", "tool", 4096),
+            ("lvbench", "tool", 4096),
+            ("videomme", "non_think", 16),
+            ("lvbench", "non_think", 16),
+            ("videommmu", "non_think", 1024),
+        ),
     ),
+    # LongVT's custom_rewards/lmms_lab_recipe.py for every benchmark, multiple choice included: the first <answer>
+    # of the whole response, letter parser / relaxed match, math-verify, its binary judge (max_tokens 5, int()),
+    # and a second judge call on a short response without format.
     scoring=ScoringSpec(
-        chain=("choice", "rule", "math_verify", "judge"),
-        judge_prompt="judge_equivalence",
+        chain=("rule", "math_verify", "judge", "judge_whole_response"),
+        judge_prompt="upstream_judge_with_question",
         judge_model="Qwen/Qwen3-235B-A22B",
+        answer_source="first_answer_tag_of_response",
+        recipe="longvt",
     ),
     chat_template="qwen2_5_vl_tools_compact.jinja",  # the compact form its checkpoints were trained on
     wire="lmms_eval_async_openai",
@@ -66,11 +85,10 @@ UPSTREAM = Protocol(
     turn_cap=None,
     max_tool_calls=None,
     skim_frames_by_model=(("sft", 512),),
+    question_framing="upstream",  # VideoMME: core.protocols.subtitles
     notes=(
-        "The judge prompt is ours (binary equivalence); upstream's lmms_lab_recipe prompt text is not "
-        "reproduced, only its binary verdict and its place at the end of the chain.",
-        "Every earlier tool output stays in the conversation; upstream's async_openai keeps only the latest "
-        "round's (a harness bug that only matters from the third tool round on).",
+        "Only the latest tool round's outputs are resent (async_openai's loop keeps every assistant turn but "
+        "only the last round's tool messages); the wire shape does the same.",
         "No turn cap upstream: a sample ends when the model answers or the context is used up (context_exhausted).",
     ),
 )

@@ -35,6 +35,9 @@ class ProtocolSession:
     max_model_len: int | None = None  # the server's --max-model-len; default: the protocol's
     _base_tokens: int | None = field(default=None, repr=False)
     _base_index: int = field(default=0, repr=False)
+    _prompt_path: str = field(
+        default="", repr=False
+    )  # the video path the first turn named (upstream's checks)
 
     def __post_init__(self) -> None:
         self.protocol.style(self.style)  # an unknown style fails here, not mid-run
@@ -50,6 +53,7 @@ class ProtocolSession:
     def initial_messages(
         self, question: str, frames: list[Any], timestamps: list[float], info: Any, video_path: str
     ) -> list[dict[str, Any]]:
+        self._prompt_path = video_path
         return wire.initial_messages(
             self.protocol,
             style=self.style,
@@ -65,6 +69,34 @@ class ProtocolSession:
     def tool_content(self, result: Any) -> list[dict[str, Any]]:
         return wire.tool_content(self.protocol, result)
 
+    # ------------------------------------------------------------------ how calls are run
+    def run_crop(self, tool: Any, arguments: dict[str, Any]) -> Any:
+        """One crop_video call on the bound tool, with the protocol's checks and texts -> CropResult."""
+        if self.protocol.tool.checks == "upstream":
+            from longvt_plugins.core.protocols import upstream_tool
+
+            return upstream_tool.execute(tool, arguments, self._prompt_path)
+        return tool.execute(arguments)
+
+    def unknown_tool_text(self, name: str) -> str | None:
+        """The tool message for a call of a tool that does not exist (None: the caller's own text)."""
+        if self.protocol.tool.checks == "upstream":
+            from longvt_plugins.core.protocols.upstream_tool import unknown_tool_text
+
+            return unknown_tool_text(name)
+        return None
+
+    def calls_per_turn(self, default: int) -> int:
+        return 10**9 if self.protocol.tool.all_calls_run else default
+
+    def resends_server_text(self) -> bool:
+        """Whether an assistant turn with tool calls goes back with the server's text untouched (lmms-eval's
+        async_openai) rather than without its trailing whitespace (ours: hermes templates add the separator)."""
+        return self.protocol.wire == "lmms_eval_async_openai"
+
+    def ends_on_malformed_call(self) -> bool:
+        return self.protocol.tool.malformed_call == "end"
+
     def shape(self, request: dict[str, Any]) -> dict[str, Any]:
         return wire.shape_request(self.protocol, request)
 
@@ -76,7 +108,7 @@ class ProtocolSession:
         return self.protocol.max_tool_calls
 
     def new_tokens(self) -> int:
-        return self.protocol.tokens.new_tokens(self.style)
+        return self.protocol.tokens.new_tokens(self.style, self.benchmark)
 
     def prompt_tokens(self, messages: list[dict[str, Any]], tools: list[dict] | None = None) -> int:
         """The next request's prompt size: the server's own count of the last one plus an estimate of the rest."""
@@ -93,9 +125,16 @@ class ProtocolSession:
         wanted = self.new_tokens() if total is None else min(self.new_tokens(), total - generated)
         if wanted <= 0:
             return 0, "token_budget"
-        if self.max_images is not None and count_images(messages) > self.max_images:
+        sent = wire.sent_messages(self.protocol, messages)
+        if self.max_images is not None and count_images(sent) > self.max_images:
             return 0, "context_exhausted"
-        room = clamp_new_tokens(wanted, self.prompt_tokens(messages, tools), self.max_model_len)
+        # When earlier rounds are left out (upstream), the server's count of the last request no longer applies.
+        prompt = (
+            self.prompt_tokens(messages, tools)
+            if len(sent) == len(messages)
+            else estimate_tokens(sent, tools)
+        )
+        room = clamp_new_tokens(wanted, prompt, self.max_model_len)
         return (room, None) if room > 0 else (0, "context_exhausted")
 
     def retry_room(self, refusal: str, asked: int) -> int | None:

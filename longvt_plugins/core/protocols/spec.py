@@ -74,20 +74,39 @@ class ToolSpec:
     response: str = "crop_result"
     error: str = "crop_error"
     parser: str = "hermes"
+    # "longvt-plugins": core.crop_tool's checks (clamps an end past the video, hints in every error);
+    # "upstream": LongVT's MCP server's checks and texts (core.protocols.upstream_tool), still bound to one video.
+    checks: str = "longvt-plugins"
+    all_calls_run: bool = (
+        False  # False: the caller's calls-per-turn cap holds (ours: 1); True: every call runs
+    )
+    malformed_call: str = "retry"  # "retry": the model is told how to write the call; "end": the sample ends
 
 
 @dataclass(frozen=True)
 class TokenSpec:
-    """Token budgets: new tokens per request per style, over a whole trajectory, and the server's context."""
+    """Token budgets: new tokens per request per style, over a whole trajectory, and the server's context.
+
+    `per_benchmark` holds (benchmark, style, tokens) exceptions: upstream's task YAMLs differ per benchmark
+    (LVBench and VideoSIAH tool tasks kept 4,096 when VideoMME and VideoMMMU were raised to 49,152).
+    """
 
     max_new_tokens: tuple[tuple[str, int], ...] = (("tool", 4096), ("think", 4096), ("non_think", 128))
     max_total_tokens: int | None = (
         16384  # None: no trajectory budget (upstream applies max_tokens per request)
     )
     max_model_len: int = 131072  # the server's context (Qwen2.5-VL-7B: 128k); requests are clamped to fit
+    per_benchmark: tuple[tuple[str, str, int], ...] = ()
 
-    def new_tokens(self, style: str) -> int:
+    def new_tokens(self, style: str, benchmark: str | None = None) -> int:
+        for name, for_style, tokens in self.per_benchmark:
+            if name == benchmark and for_style == style:
+                return tokens
         return dict(self.max_new_tokens)[style]
+
+    def largest(self, style: str) -> int:
+        """The most any benchmark asks for in one request of this style (server sizing)."""
+        return max([self.new_tokens(style)] + [n for _, s, n in self.per_benchmark if s == style])
 
 
 @dataclass(frozen=True)
@@ -100,6 +119,9 @@ class ScoringSpec:
     judge_prompt: str = "judge_equivalence"
     judge_model: str | None = None
     answer_source: str = "answer_tag"  # "answer_tag": <answer>, then \\boxed, then a trailing line
+    # Set: LongVT's own scorer decides (core.protocols.upstream_scoring, that recipe) over the harness's whole
+    # response string - `chain`, `answer_source` and `judge_prompt` then only describe it for the card.
+    recipe: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +145,9 @@ class Protocol:
     turn_cap: int | None = 6  # assistant turns; None: upstream has none (the context ends the sample)
     max_tool_calls: int | None = 5
     skim_frames_by_model: tuple[tuple[str, int], ...] = ()  # e.g. the SFT checkpoint's own frame count
+    # Whose wording a benchmark's question carries where the two differ (VideoMME's subtitle block): a task
+    # offers each framing on its question part (`longvt_framings`), the model picks this protocol's.
+    question_framing: str = "longvt-plugins"
     notes: tuple[str, ...] = field(default=())
 
     # ------------------------------------------------------------------ lookups
@@ -154,9 +179,9 @@ class Protocol:
                 out = replace(out, **{part: FrameBudget.from_dict({attr: value}, getattr(out, part))})
             elif key in ("max_model_len", "max_total_tokens"):
                 out = replace(out, tokens=replace(out.tokens, **{key: int(value)}))
-            elif key == "max_new_tokens":  # every style's per-request budget
+            elif key == "max_new_tokens":  # every style's and benchmark's per-request budget
                 per_style = tuple((style, int(value)) for style, _ in out.tokens.max_new_tokens)
-                out = replace(out, tokens=replace(out.tokens, max_new_tokens=per_style))
+                out = replace(out, tokens=replace(out.tokens, max_new_tokens=per_style, per_benchmark=()))
             elif key in ("turn_cap", "max_tool_calls"):
                 out = replace(out, **{key: int(value)})
             else:

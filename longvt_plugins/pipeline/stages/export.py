@@ -17,6 +17,7 @@ import json
 from longvt_plugins.core.budget import FrameBudget
 from longvt_plugins.pipeline.config import ConfigError
 from longvt_plugins.pipeline.stages.base import Stage
+from longvt_plugins.pipeline.stages.teacher_traces import qa_segment
 from longvt_plugins.pipeline.store import write_jsonl_atomic
 from longvt_plugins.pipeline.units import Unit
 
@@ -65,7 +66,7 @@ class ExportStage(Stage):
                     "video": q["path"],
                     "question": q["question"],
                     "answer": q["answer"],
-                    "segment": [q["start"], q["end"]],
+                    "segment": qa_segment(q),
                     "duration": q.get("duration"),
                 }
                 for q in unit.payload["qa"]
@@ -76,7 +77,7 @@ class ExportStage(Stage):
         from longvt_plugins.verl.convert import convert, sample_from_record
 
         samples = [
-            sample_from_record({**q, "video_path": q["path"], "segment": [q["start"], q["end"]]}, i)
+            sample_from_record({**q, "video_path": q["path"], "segment": qa_segment(q)}, i)
             for i, q in enumerate(unit.payload["qa"])
         ]
         video = FrameBudget.from_options(self.options, "rl_", SKIM)

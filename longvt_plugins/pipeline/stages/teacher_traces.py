@@ -18,6 +18,11 @@ from longvt_plugins.pipeline.stages.base import Stage
 from longvt_plugins.pipeline.units import Unit, UnitFailed
 
 
+def qa_segment(qa: dict) -> list[float] | None:
+    """A QA record's evidence span as [start, end]; None when it has none (the answer is not in the video)."""
+    return None if qa.get("start") is None or qa.get("end") is None else [qa["start"], qa["end"]]
+
+
 def _overlaps(windows: list[tuple[float, float]], start: float, end: float) -> bool:
     return any(min(b, end) > max(a, start) for a, b in windows)
 
@@ -66,7 +71,7 @@ def sft_row_from_trace(trace, qa: dict) -> dict:
         "messages": messages,
         "tools": [CROP_VIDEO_SCHEMA],
         "source": f"longvt pipeline traces ({trace.backend.get('model', '?')})",
-        "meta": {"qa_id": qa["id"], "video_id": qa["video_id"], "segment": [qa["start"], qa["end"]]},
+        "meta": {"qa_id": qa["id"], "video_id": qa["video_id"], "segment": qa_segment(qa)},
     }
 
 
@@ -80,9 +85,13 @@ def rejection_reasons(trace, score: dict, evidence: tuple[float, float], require
         reasons.append(f"no final answer ({trace.stop_reason})")
     elif not score.get("correct"):
         reasons.append(f"answer judged wrong ({score.get('method')})")
+    # A QA without an evidence span (start/end null) asks about something the video does not show (the
+    # miniature v2's counterfactuals, answered "none"): the answer is right without a crop.
+    no_evidence = evidence[0] is None or evidence[1] is None
     if not trace.crop_windows:
-        reasons.append("no successful crop_video call")
-    elif require_overlap and not _overlaps(trace.crop_windows, *evidence):
+        if not no_evidence:
+            reasons.append("no successful crop_video call")
+    elif require_overlap and not no_evidence and not _overlaps(trace.crop_windows, *evidence):
         reasons.append("no crop overlaps the evidence span")
     fmt = check_format(transcript(trace))
     if not fmt.ok:

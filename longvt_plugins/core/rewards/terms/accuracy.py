@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from longvt_plugins.core.answer import rule_score
+from longvt_plugins.core.judge.fallback_log import log_rule_fallback
 from longvt_plugins.core.rewards.term import Sample, TermValue, reward_term
 
 
@@ -17,6 +18,8 @@ async def accuracy(sample: Sample) -> TermValue:
         return rule_score(sample.answer, sample.ground_truth, config.options)
     ask = sample.judge.grade if config.judge_mode == "grade" else sample.judge.equivalent
     result = await ask(sample.question, sample.answer, sample.ground_truth)
+    if result.fallback:  # the reward goes on with the rule score the client handed back
+        log_rule_fallback(result.reason)
     return float(result.score), {
         "judge_fallback": float(result.fallback),
         "judge_cached": float(result.cached),
