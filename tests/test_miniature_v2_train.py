@@ -33,8 +33,9 @@ def test_training_rows_are_traces_repeated_plus_drills_and_all_valid(data):
     assert len(set(ids)) == 3
 
 
-def test_sft_runs_the_real_trainer_command_on_the_gpu_settings(data, monkeypatch):
-    """The command the GPU run uses: no CPU shims, the CUDA overrides, and no wipe of an interrupted run."""
+def test_sft_passes_the_gpu_settings_to_the_trainer_and_resumes(data, monkeypatch):
+    """What `sft --gpu` hands the trainer (`run.train`, which the v1 tests run for real on CPU): no CPU shims,
+    the CUDA overrides, and no wipe of an interrupted run."""
     from longvt_plugins.miniature import run
     from longvt_plugins.miniature.v2 import train
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import multiprocessing
 import time
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def build_training_rows(work: str | Path, videos: int, *, shards: int = 1, drill
         outs = [_shard(jobs[0])]
     else:
         # spawn: a forked child of a process that already runs torch / decoder threads can die at start
-        ctx = __import__("multiprocessing").get_context("spawn")
+        ctx = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(len(jobs), mp_context=ctx) as pool:
             outs = list(pool.map(_shard, jobs))
     traces = [row for out in outs for row in out["traces"]]
@@ -146,7 +147,7 @@ def evaluate_sets(model: str | Path, work: str | Path, *, items: int, device: st
     jobs = [(str(model), str(work), n, items, device, "tool") for n in names]
     if no_tool_on:
         jobs.append((str(model), str(work), no_tool_on, items, device, "non_think"))
-    ctx = __import__("multiprocessing").get_context("spawn")  # CUDA cannot be forked
+    ctx = multiprocessing.get_context("spawn")  # CUDA cannot be forked
     with cf.ProcessPoolExecutor(len(jobs), mp_context=ctx) as pool:
         # Render each set once first: two evaluations of one set would otherwise write the same files at once.
         list(pool.map(_render_set, [(str(work), n, items) for n in names]))
