@@ -33,24 +33,26 @@ def seed_pipeline(workdir: Path, items: list[MiniItem]) -> None:
                                     "units": len(rows), "num_shards": 1, "shard_index": 0})  # fmt: skip
 
 
-def pipeline_config(workdir: Path, base_url: str, *, temperature: float = 0.0):
+def pipeline_config(workdir: Path, base_url: str, *, temperature: float = 0.0, budgets=None,
+                    model: str = "oracle-teacher", export: dict | None = None):  # fmt: skip
+    """Stage 7 + export of a miniature work directory; `budgets` / `model` / `export`: another task family's (v2)."""
     from longvt_plugins.pipeline.config import PipelineConfig
 
-    b = agent_budgets()
+    b = budgets or agent_budgets()
     # the stage's skim_<field> / crop_<field> options (FrameBudget / CropBudget fields)
     frames = {**{f"skim_{k}": v for k, v in b.skim.to_dict().items()},
               **{f"crop_{k}": v for k, v in b.crop.to_dict().items()}}  # fmt: skip
     return PipelineConfig(
         {
             "workdir": str(workdir),
-            "model": {"base_url": base_url, "model": "oracle-teacher", "concurrency": 2, "retries": 0},
+            "model": {"base_url": base_url, "model": model, "concurrency": 2, "retries": 0},
             "stages": {
                 "traces": {
                     "max_turns": b.max_turns, "max_new_tokens": b.max_new_tokens,
                     "max_total_tokens": b.max_total_tokens, "temperature": temperature,
                     "require_overlap": True, **frames,
                 },
-                "export": {"products": ["sft", "eval"]},
+                "export": export or {"products": ["sft", "eval"]},
             },
         }
     )  # fmt: skip

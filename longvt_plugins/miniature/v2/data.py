@@ -19,29 +19,15 @@ PRODUCTS = ("sft", "eval", "rl")
 
 
 def pipeline_config(workdir: Path, base_url: str, *, products=PRODUCTS, split: str = "train"):
-    from longvt_plugins.pipeline.config import PipelineConfig
+    """v1's stage-7 + export configuration with v2's budgets, teacher name and export products (RL rows with the
+    skim as frames, at the v2 skim budget)."""
+    from longvt_plugins.miniature.data import pipeline_config as miniature_config
 
-    b = agent_budgets()
-    # the stage's skim_<field> / crop_<field> options (FrameBudget / CropBudget fields)
-    frames = {**{f"skim_{k}": v for k, v in b.skim.to_dict().items()},
-              **{f"crop_{k}": v for k, v in b.crop.to_dict().items()}}  # fmt: skip
-    return PipelineConfig(
-        {
-            "workdir": str(workdir),
-            "model": {"base_url": base_url, "model": "oracle-teacher-v2", "concurrency": 2, "retries": 0},
-            "stages": {
-                "traces": {
-                    "max_turns": b.max_turns, "max_new_tokens": b.max_new_tokens,
-                    "max_total_tokens": b.max_total_tokens, "temperature": 0.0,
-                    "require_overlap": True, **frames,
-                },
-                "export": {
-                    "products": list(products), "split": split, "rl_initial_video": "frames",
-                    **{f"rl_{k}": v for k, v in skim_budget().to_dict().items()},
-                },
-            },
-        }
-    )  # fmt: skip
+    export = {"products": list(products), "split": split, "rl_initial_video": "frames",
+              **{f"rl_{k}": v for k, v in skim_budget().to_dict().items()}}  # fmt: skip
+    return miniature_config(
+        workdir, base_url, budgets=agent_budgets(), model="oracle-teacher-v2", export=export
+    )
 
 
 def build_rows(workdir: str | Path, items, *, teacher=None, products=PRODUCTS, split: str = "train") -> dict:
