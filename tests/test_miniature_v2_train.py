@@ -50,3 +50,58 @@ def test_sft_passes_the_gpu_settings_to_the_trainer_and_resumes(data, monkeypatc
     assert all(kw["cpu"] is False and kw["fresh"] is False for kw in (drills_kw, sft_kw))
     assert set(train.GPU_OVERRIDES) <= set(sft_kw["overrides"])
     assert sft_args[0] == work / "sft-s-drills"  # stage 2 starts from stage 1
+
+
+def test_v2_sft_row_renders_the_same_prompt_and_frames_as_the_agent(data, tmp_path):
+    """A v2 trace row (64-frame skim, then a crop) shows the student what run_agent shows it at evaluation: the
+    same text and the same frames, so a trained listing names the frames the evaluated model sees."""
+    import numpy as np
+
+    from longvt_plugins.core.agent import run_agent
+    from longvt_plugins.core.backends import AssistantTurn, TransformersBackend, Usage, turn_from_text
+    from longvt_plugins.core.rowfile import check_rows
+    from longvt_plugins.core.trace_rows import parse_row
+    from longvt_plugins.lmms_engine.media import MediaLoader
+    from longvt_plugins.lmms_engine.processor import longvt_template
+    from longvt_plugins.miniature.v2.layout import agent_budgets
+    from longvt_plugins.miniature.v2.student import make_student_v2
+
+    work, report = data
+    rows = [row for _, row in check_rows(report["paths"]["traces"]).rows]
+    row = next(r for r in rows if any(m["role"] == "tool" for m in r["messages"]))
+    assistant = [m for m in row["messages"] if m["role"] == "assistant"]
+    user = next(m for m in row["messages"] if m["role"] == "user")
+    video = next(p["video_url"]["url"] for p in user["content"] if p["type"] == "video_url")
+    question = user["content"][-1]["text"].split("\n")[1]
+    real = TransformersBackend(make_student_v2(tmp_path / "student", "xs"), device="cpu")
+    seen: list = []
+
+    class Replay:  # renders with the real backend, answers with the teacher's recorded turns
+        patch_size = real.patch_size
+
+        def describe(self):
+            return {"name": "replay"}
+
+        def generate(self, messages, tools, params) -> AssistantTurn:
+            seen.append(real.render(messages, tools))
+            m = assistant[len(seen) - 1]
+            text = m["content"][0]["text"]
+            for c in m.get("tool_calls", []):
+                a = c["function"]["arguments"]
+                text += "\n<tool_call>\n" + json.dumps({"name": "crop_video", "arguments": {
+                    "start_time": a["start_time"], "end_time": a["end_time"]}}) + "\n</tool_call>"  # fmt: skip
+            return turn_from_text(text, usage=Usage(0, 1), finish_reason="stop")
+
+    trace = run_agent(video, question, Replay(), agent_budgets())
+    assert trace.stop_reason == "answer" and len(seen) == 2
+    parsed = parse_row(row, row["id"])
+    material = MediaLoader(None).load(parsed)
+    sft_text = real.processor.tokenizer.apply_chat_template(
+        material.messages, tools=parsed.tools, chat_template=longvt_template(), tokenize=False
+    )
+    final_prompt, final_images = seen[-1]
+    assert sft_text.startswith(final_prompt)
+    assert sft_text[len(final_prompt) :] == assistant[-1]["content"][0]["text"] + "<|im_end|>\n"
+    assert len(material.images) == len(final_images) > 16 + 4  # the whole skim and the crop
+    for a, b in zip(material.images, final_images, strict=True):
+        assert np.array_equal(np.asarray(a), np.asarray(b))

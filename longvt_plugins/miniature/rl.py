@@ -46,18 +46,21 @@ def _seed_empty_traces(workdir: Path) -> None:
                                     "units": 0, "num_shards": 1, "shard_index": 0})  # fmt: skip
 
 
-def export_split(work: Path, split: str, videos: int, out: Path) -> dict:
-    """Build (or reuse) `videos` videos of `split`, run the pipeline's export on their questions, copy rl.parquet."""
+def export_split(work: Path, split: str, videos: int, out: Path, *, items=None, options: dict | None = None,
+                 pipe: Path | None = None) -> dict:  # fmt: skip
+    """Build (or reuse) `videos` videos of `split`, run the pipeline's export on their questions, copy rl.parquet.
+    `items` / `options` / `pipe`: another task family's questions, export options and work dir (v2.rl)."""
     from longvt_plugins.miniature.data import seed_pipeline
     from longvt_plugins.pipeline.config import PipelineConfig
     from longvt_plugins.pipeline.runner import run_stage
 
-    items = task.make_split(work / "videos", split, videos)
-    pipe = work / f"rl-pipeline-{split}"
+    if items is None:
+        items = task.make_split(work / "videos", split, videos)
+    pipe = pipe or work / f"rl-pipeline-{split}"
     seed_pipeline(pipe, items)
     _seed_empty_traces(pipe)
     config = PipelineConfig(
-        {"workdir": str(pipe), "stages": {"export": {**export_options(), "split": split}}}
+        {"workdir": str(pipe), "stages": {"export": {**(options or export_options()), "split": split}}}
     )
     summary = run_stage(config, "export")
     if summary.failures:

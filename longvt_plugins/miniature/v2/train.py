@@ -100,9 +100,9 @@ def build_training_rows(work: str | Path, videos: int, *, shards: int = 1, drill
 
 
 def sft(work: str | Path, size: str, *, drill_steps: int, steps: int, gpu: bool, lr: float = 1e-3,
-        extra: tuple[str, ...] = ()) -> dict:  # fmt: skip
+        extra: tuple[str, ...] = (), name: str | None = None) -> dict:  # fmt: skip
     """Stage 1 (drills) then stage 2 (traces + drills) from the untrained student of `size`; the trained model is
-    <work>/sft-<size>. Resumes where an earlier run of the same folders stopped."""
+    <work>/sft-<name or size>. Resumes where an earlier run of the same folders stopped."""
     from longvt_plugins.miniature.v2.student import make_student_v2, parameter_count
 
     work = Path(work).resolve()
@@ -112,14 +112,15 @@ def sft(work: str | Path, size: str, *, drill_steps: int, steps: int, gpu: bool,
         make_student_v2(student, size)
     overrides = (*(GPU_OVERRIDES if gpu else ()), f"trainer_args.learning_rate={lr}", *extra)
     report = {"size": size, "parameters": parameter_count(student), "lr": lr, "gpu": gpu}
-    start = student
+    start, out = student, work / f"sft-{name or size}"
     if drill_steps:
-        report["drills"] = run.train(start, data["drills"], work / f"sft-{size}-drills", steps=drill_steps,
-                                     overrides=overrides, cpu=not gpu, fresh=False)  # fmt: skip
-        start = work / f"sft-{size}-drills"
-    report["sft"] = run.train(start, data["train"], work / f"sft-{size}", steps=steps, overrides=overrides,
-                              cpu=not gpu, fresh=False)  # fmt: skip
-    report["model"] = str(work / f"sft-{size}")
+        drills = out.with_name(out.name + "-drills")
+        report["drills"] = run.train(start, data["drills"], drills, steps=drill_steps, overrides=overrides,
+                                     cpu=not gpu, fresh=False)  # fmt: skip
+        start = drills
+    report["sft"] = run.train(start, data["train"], out, steps=steps, overrides=overrides, cpu=not gpu,
+                              fresh=False)  # fmt: skip
+    report["model"] = str(out)
     return report
 
 
