@@ -19,7 +19,7 @@ def data(tmp_path_factory):
 def test_training_rows_are_traces_repeated_plus_drills_and_all_valid(data):
     from longvt_plugins.core.row_kinds import check_sft_row
     from longvt_plugins.core.rowfile import check_rows
-    from longvt_plugins.miniature.v2.train import TRACE_REPEATS
+    from longvt_plugins.miniature.v2.train import ASKED_REPEATS, TRACE_REPEATS
 
     work, report = data
     assert report["traces"] == 3 and report["rejected"] == {} and report["drills"] > 3
@@ -28,6 +28,11 @@ def test_training_rows_are_traces_repeated_plus_drills_and_all_valid(data):
     train = check_rows(report["paths"]["train"], check_sft_row)  # raises on the first bad row
     assert len(train.rows) == TRACE_REPEATS * report["traces"] + report["drills"]
     assert json.loads((work / "data" / "report.json").read_text()) == report
+    # each trace's asked drill (the loss on the asked colour alone), ASKED_REPEATS times
+    drills = [row for _, row in check_rows(report["paths"]["drills"]).rows]
+    asked = [d for d in drills if d["id"].endswith("-asked")]
+    assert len(asked) == ASKED_REPEATS * report["traces"]
+    assert all(d["messages"][-1]["loss_span"].strip() in d["messages"][-1]["content"][0]["text"] for d in asked)
     # shards render disjoint videos: three distinct traces, ids from both shards
     ids = [row["id"] for _, row in check_rows(report["paths"]["traces"]).rows]
     assert len(set(ids)) == 3

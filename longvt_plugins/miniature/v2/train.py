@@ -32,12 +32,14 @@ GPU_OVERRIDES = (
 )
 # Each whole trace this many times in the stage-2 file (v1: 2, with ~10 drills a video; v2 has ~10 too now).
 TRACE_REPEATS = 3
+# Each trace's asked drill this many times in the drills (stage 1, and beside the traces in stage 2).
+ASKED_REPEATS = 2
 
 
 def _shard(args) -> dict:
     """Render, trace and drill one shard of the training split (one process)."""
     work, split, first, count, drills = args
-    from longvt_plugins.miniature.data import frame_drills, perception_rows
+    from longvt_plugins.miniature.data import asked_drill, frame_drills, perception_rows
     from longvt_plugins.miniature.v2.data import build_rows
     from longvt_plugins.miniature.v2.splits import make_split
     from longvt_plugins.pipeline.store import read_jsonl
@@ -47,6 +49,10 @@ def _shard(args) -> dict:
     traces = read_jsonl(out["sft"])
     drill_rows: list[dict] = []
     if drills:
+        # The asked-colour copy ("<think>Asked: X." with the loss on X alone): the step the second GPU run did not
+        # learn from whole traces (teacher-forced 0.20 for size s, 0.65 for m after 1,600 steps of batch 8;
+        # BENCHMARKS.md, miniature v2), as v1's one-stage student did not (miniature.data.asked_drill).
+        drill_rows += [d for d in map(asked_drill, traces) if d is not None] * ASKED_REPEATS
         for row in traces:
             listing = perception_rows(row)  # decoded once, for the listing and the one-frame drills
             drill_rows += listing
