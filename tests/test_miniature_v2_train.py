@@ -32,7 +32,9 @@ def test_training_rows_are_traces_repeated_plus_drills_and_all_valid(data):
     drills = [row for _, row in check_rows(report["paths"]["drills"]).rows]
     asked = [d for d in drills if d["id"].endswith("-asked")]
     assert len(asked) == ASKED_REPEATS * report["traces"]
-    assert all(d["messages"][-1]["loss_span"].strip() in d["messages"][-1]["content"][0]["text"] for d in asked)
+    assert all(
+        d["messages"][-1]["loss_span"].strip() in d["messages"][-1]["content"][0]["text"] for d in asked
+    )
     # shards render disjoint videos: three distinct traces, ids from both shards
     ids = [row["id"] for _, row in check_rows(report["paths"]["traces"]).rows]
     assert len(set(ids)) == 3

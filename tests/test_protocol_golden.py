@@ -122,11 +122,6 @@ def bodies(tmp_path_factory):
                     module = benchmark_module(bench)
                     doc = load_rows(bench, sample.data[bench])[0]
                     video = module.BENCH.video_path(doc)
-                    kwargs = {"subtitle_samples": 32} if bench == "longvtp_videomme" else {}
-                    # The question as this protocol words it (VideoMME: upstream's subtitle block).
-                    question = module.BENCH.framings(doc, kwargs).get(
-                        protocol.question_framing, module.BENCH.question(doc, kwargs)
-                    )
                     info = probe(video)
                     skim = sample_video(
                         video,
@@ -137,6 +132,15 @@ def bodies(tmp_path_factory):
                         max_pixels=protocol.skim.max_pixels,
                     )
                     for style in STYLES:
+                        kwargs = {"style": style}
+                        if bench == "longvtp_videomme":
+                            kwargs["subtitle_samples"] = 32
+                        if bench == "longvtp_videommmu":
+                            kwargs["subset"] = "adaptation"
+                        # The question as this protocol words it in this style (upstream's task texts).
+                        question = module.BENCH.framings(doc, kwargs).get(
+                            protocol.question_framing, module.BENCH.question(doc, kwargs).strip()
+                        )
                         messages = initial_messages(
                             protocol,
                             style=style,

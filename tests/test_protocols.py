@@ -18,7 +18,7 @@ from longvt_plugins.core.protocols.scoring import JudgeUnreachable, Verdict, sco
 
 
 def test_named_protocols_and_aliases():
-    assert protocol_names() == ["upstream", "longvt-plugins"]
+    assert protocol_names() == ["upstream", "longvt-plugins", "longvt-tools"]
     assert get_protocol("custom") is LONGVT_PLUGINS
     assert get_protocol("paper") is UPSTREAM  # the old name's purpose: numbers comparable with the paper
     with pytest.raises(ValueError, match="known"):
@@ -98,8 +98,10 @@ def test_user_text_per_benchmark_and_style():
         user_text(UPSTREAM, "non_think", "Q?")
         == "Q? Answer the question directly with a short answer or phrase"
     )
-    mcq = user_text(UPSTREAM, "non_think", "Q?", multiple_choice=True)
-    assert mcq == "Q? Answer with the option's letter from the given choices directly."
+    # The multiple-choice benchmarks' non-think rows are lmms-eval's built-in tasks: their framing is the whole
+    # prompt (tests/test_upstream_prompts.py), nothing follows it; the question keeps its whitespace.
+    for bench in ("videomme", "lvbench", "videommmu"):
+        assert user_text(UPSTREAM, "non_think", " Q? ", benchmark=bench, multiple_choice=True) == " Q? "
 
 
 def test_upstream_wire_splits_assistant_turns_and_keeps_two_params():

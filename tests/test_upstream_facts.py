@@ -1,9 +1,11 @@
 """`upstream` against the recorded facts of LongVT's eval and the installed lmms-eval 0.7.3, plus the mutation check.
 
 Token budgets per benchmark and style, the tool prompt's bytes (two spaces after "Format strictly as:"), the
-think system prompt, and the rule part of the scorer (lmms-eval's own code, judge off) are checked by functions
-that return the differences they find; the mutation test flips one byte / budget / rule and requires a difference
-to be found, so the suite is shown to fail on exactly the changes it exists to catch.
+think system prompt, every style's question text and the judge's question (LongVT's recorded outputs; lmms-eval's
+built-in tasks run here for the non-think rows), and the rule part of the scorer (lmms-eval's own code, judge off)
+are checked by functions that return the differences they find; the mutation test flips one byte (of every
+question prompt too) / budget / rule / whitespace or placement rule and requires a difference to be found, so the
+suite is shown to fail on exactly the changes it exists to catch.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import re
 
 import pytest
 import upstream_facts as facts
+from upstream_non_think_inputs import non_think_differences
+from upstream_question_inputs import question_differences
 from upstream_subtitle_inputs import subtitle_differences
 
-from longvt_plugins.core.protocols import UPSTREAM, messages
+from longvt_plugins.core.protocols import UPSTREAM, messages, upstream_questions
 from longvt_plugins.core.protocols import upstream_scoring as ours
 
 
@@ -131,6 +135,12 @@ def test_upstream_prompts_are_upstreams():
     assert prompt_differences(UPSTREAM) == []
 
 
+def test_upstream_question_texts_are_upstreams():
+    """Every style's text part and the judge's question, against LongVT's recorded outputs and lmms-eval's own
+    built-in task code (tests/upstream_question_inputs.py)."""
+    assert question_differences() == []
+
+
 def test_rule_part_of_the_scorer_equals_lmms_evals(monkeypatch):
     from lmms_eval.tasks._task_utils import reasoning_utils
 
@@ -177,13 +187,81 @@ def _flip_subtitle_order(monkeypatch):
     return subtitle_differences
 
 
+def _flip_question_prompt(name):
+    def flip(monkeypatch):
+        real = upstream_questions.load_prompt
+
+        def load(prompt):
+            text = real(prompt)
+            return text[:-1] + chr(ord(text[-1]) ^ 1) if prompt == name else text
+
+        monkeypatch.setattr(upstream_questions, "load_prompt", load)
+        return question_differences
+
+    return flip
+
+
+def _with_styles(**changes):
+    """UPSTREAM with every style's StylePrompt changed as given."""
+    prompts = tuple((style, dataclasses.replace(sp, **changes)) for style, sp in UPSTREAM.prompts)
+    return dataclasses.replace(UPSTREAM, prompts=prompts)
+
+
+def _flip_strip(monkeypatch):
+    return lambda: question_differences(_with_styles(strip_question=True))
+
+
+def _flip_non_think_instruction(monkeypatch):
+    return lambda: question_differences(_with_styles(per_benchmark=()))
+
+
+def _flip_quiz_placement(monkeypatch):
+    real = upstream_questions.videommmu_text
+
+    def moved(subset, question, options, question_type):
+        text = real(subset, question, options, question_type)
+        if subset == "adaptation":
+            return text
+        note = "\n" + upstream_questions.load_prompt(upstream_questions.VIDEOMMMU_QUIZ)
+        return f"{question}{note}\n{upstream_questions.videommmu_options(list(options or []))}"
+
+    monkeypatch.setattr(upstream_questions, "videommmu_text", moved)
+    return question_differences
+
+
+def _flip_judge_question(monkeypatch):
+    from longvt_plugins.core.protocols import subtitles
+
+    monkeypatch.setattr(
+        upstream_questions,
+        "videomme_judge",
+        lambda q, options: upstream_questions.videomme("tool", subtitles.NO_SUBTITLES, q, options),
+    )
+    return question_differences
+
+
+def _flip_non_think_scorer(monkeypatch):
+    """Non-think rows of the multiple-choice benchmarks scored by LongVT's tool/think recipe again."""
+    from longvt_plugins.lmms_eval import results
+
+    scoring = dataclasses.replace(UPSTREAM.scoring, non_think_builtin=())
+    monkeypatch.setattr(results, "protocol_of", lambda record: dataclasses.replace(UPSTREAM, scoring=scoring))
+    return non_think_differences
+
+
 MUTATIONS = {
+    **{f"question prompt byte: {name}": _flip_question_prompt(name) for name in upstream_questions.PROMPTS},
+    "question stripped again under upstream": _flip_strip,
+    "non-think: an instruction after the built-in prompt": _flip_non_think_instruction,
+    "VideoMMMU quiz note before the options": _flip_quiz_placement,
+    "VideoMME judge question with subtitles": _flip_judge_question,
     "subtitles in time order instead of set order": _flip_subtitle_order,
     "tool prompt: one space less": _flip_prompt_byte,
     "LVBench/VideoSIAH tool budget back to 49,152": _flip_budget,
     "relaxed-match threshold": _flip_relax,
     "letter parser rank": _flip_letter_rank,
     "last <answer> instead of first": _flip_answer_choice,
+    "non-think rows scored by the tool/think recipe": _flip_non_think_scorer,
 }
 
 

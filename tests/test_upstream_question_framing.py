@@ -1,8 +1,8 @@
 """The question text under `--protocol upstream` against what LongVT's own code produced (issue 25 item 6).
 
 VideoMME: the inputs below were given to LongVT's `videomme_doc_to_text_subtitle` (commit in tests/upstream_facts.py)
-and the SHA-256 of each text it returned is recorded there. Here the same inputs go through our task folder's
-question framing (`longvt_framings["upstream"]`, built by core.protocols.subtitles) and must give the same bytes -
+and the SHA-256 of each text it returned is recorded there. Here the same inputs go through our VideoMME tool
+task's question framing (`longvt_framings["upstream"]`, built by core.protocols.subtitles) and must give the same bytes -
 set order, first <font> match only, no unescaping, "No subtitles available" without a period. Under
 `longvt-plugins` the model keeps our framing. LVBench: upstream sends the row's question alone.
 """
@@ -43,7 +43,7 @@ def bench(videomme_root, monkeypatch):
 @pytest.mark.parametrize("vid", sorted(facts.SUBTITLE_OUTPUT_SHA256))
 def test_upstream_framing_is_byte_identical_to_longvts_output(bench, vid):
     doc = {**DOC, "videoID": vid}
-    text = bench.framings(doc, {"subtitle_samples": 32})["upstream"]
+    text = bench.framings(doc, {"style": "tool", "subtitle_samples": 32})["upstream"]
     assert hashlib.sha256(text.encode()).hexdigest() == facts.SUBTITLE_OUTPUT_SHA256[vid], text
     if vid == "short":
         assert text == facts.SUBTITLE_SHORT_TEXT
@@ -86,7 +86,7 @@ def test_lmms_evals_own_videomme_subtitles_pick_the_same_lines(videomme_root, be
     for vid in VIDEOS:
         doc = {**DOC, "videoID": vid}
         theirs = builtin.videomme_doc_to_text_subtitle(doc, {"frame_num": 32})
-        ours = bench.framings(doc, {"subtitle_samples": 32})["upstream"]
+        ours = bench.framings(doc, {"style": "tool", "subtitle_samples": 32})["upstream"]
         block = ours.removeprefix(sub.HEADER).split(f"\n{sub.OPTION_PROMPT}\n")[0]
         assert theirs.startswith(sub.HEADER + block + "\n" + sub.OPTION_PROMPT + " Respond with only"), vid
 
@@ -100,5 +100,7 @@ def test_lvbench_upstream_question_is_the_rows_question_alone():
         "options": ["red", "blue"],
         "answer": "A",
     }
-    assert bench.framings(doc, {})["upstream"] == doc["question"]
+    assert bench.framings(doc, {"style": "tool"})["upstream"] == doc["question"]
     assert bench.question(doc, {}).endswith("A. red\nB. blue")  # ours shows the list too
+    # The non-think row is lmms-eval's built-in lvbench, which lists them (tests/test_upstream_prompts.py).
+    assert "(A) red\n(B) blue\nAnswer" in bench.framings(doc, {"style": "non_think"})["upstream"]

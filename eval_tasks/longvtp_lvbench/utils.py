@@ -2,9 +2,10 @@
 
 import re
 
+from longvt_plugins.core.protocols import upstream_questions
 from longvt_plugins.lmms_eval.breakdown import agreement, count  # noqa: F401  (aggregations)
 from longvt_plugins.lmms_eval.results import protocol_card  # noqa: F401  (the `protocol` metric's aggregation)
-from longvt_plugins.lmms_eval.tasklib import Benchmark, as_str, options_block
+from longvt_plugins.lmms_eval.tasklib import Benchmark, as_str, options_block, style_of
 
 _INLINE_OPTION = re.compile(r"^\(([A-Z])\)", re.MULTILINE)
 
@@ -25,8 +26,14 @@ def _options(doc):
 
 
 def _framings(doc, kwargs):
-    # LongVT's lvbench_doc_to_text sends the row's question as it is: a separate `options` list is never shown.
-    return {"upstream": str(doc["question"])}
+    # LongVT's LVBench tasks send the row's question (stripped): a separate `options` list is never shown; the
+    # non-think row is lmms-eval's built-in `lvbench`, which lists it as "(A) ..." (core.protocols.upstream_questions).
+    text = upstream_questions.lvbench(style_of(kwargs), str(doc["question"]), doc.get("options"))
+    return {"upstream": text}
+
+
+def _judge_questions(doc, kwargs):
+    return {"upstream": upstream_questions.lvbench_judge(str(doc["question"]))}
 
 
 BENCH = Benchmark(
@@ -36,6 +43,8 @@ BENCH = Benchmark(
     target=lambda doc: doc["answer"],
     options=_options,
     framings=_framings,
+    judge_questions=_judge_questions,
+    benchmark="lvbench",  # under upstream, its non-think rows are scored by lmms-eval's built-in task
 )
 
 doc_to_visual = BENCH.doc_to_visual

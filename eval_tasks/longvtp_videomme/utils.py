@@ -7,6 +7,7 @@ from longvt_plugins.lmms_eval.tasklib import (
     as_str,
     options_block,
     parse_srt,
+    style_of,
     subtitles_at,
     video_root,
 )
@@ -48,23 +49,34 @@ def _question(doc, kwargs):
 
 
 def _framings(doc, kwargs):
-    """The question as `--protocol upstream` sends it (LongVT's own subtitle prompt, core.protocols.subtitles).
+    """The question as `--protocol upstream` sends it in this task's style (core.protocols.upstream_questions:
+    LongVT's subtitle prompt for tool and think, lmms-eval's built-in videomme_w_subtitle prompt for non-think).
 
     Upstream's run stopped on a bad SRT or video; here the reason goes along and only that protocol's sample fails.
     """
     if kwargs.get("subtitle_samples") is None:
         return {}
-    from longvt_plugins.core.protocols import subtitles
-    from longvt_plugins.core.video import probe
+    from longvt_plugins.core.protocols import subtitles, upstream_questions
 
     try:
         path = _srt(doc)
         srt = path.read_text(encoding="utf-8") if path.is_file() else None
-        info = probe(BENCH.video_path(doc))  # upstream read fps and frame count with OpenCV
-        block = subtitles.subtitle_block(srt, info.fps, info.num_frames)
-        return {"upstream": subtitles.videomme_question(block, doc["question"], list(doc["options"]))}
+        block = subtitles.NO_SUBTITLES
+        if srt is not None:  # upstream read fps and frame count (OpenCV) only for a video with subtitles
+            from longvt_plugins.core.video import probe
+
+            info = probe(BENCH.video_path(doc))
+            block = subtitles.subtitle_block(srt, info.fps, info.num_frames)
+        text = upstream_questions.videomme(style_of(kwargs), block, doc["question"], list(doc["options"]))
+        return {"upstream": text}
     except Exception as exc:
         return {"upstream!error": f"{type(exc).__name__}: {exc}"}
+
+
+def _judge_questions(doc, kwargs):
+    from longvt_plugins.core.protocols import upstream_questions
+
+    return {"upstream": upstream_questions.videomme_judge(doc["question"], list(doc["options"]))}
 
 
 BENCH = Benchmark(
@@ -77,6 +89,8 @@ BENCH = Benchmark(
     # Video-MME reports accuracy per video length (short / medium / long) and per task type.
     groups=lambda doc: {"by_duration": doc.get("duration"), "by_category": doc.get("task_type")},
     framings=_framings,
+    judge_questions=_judge_questions,
+    benchmark="videomme",  # under upstream, its non-think rows are scored by lmms-eval's built-in task
 )
 
 doc_to_visual = BENCH.doc_to_visual

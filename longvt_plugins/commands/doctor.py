@@ -181,8 +181,28 @@ def check_endpoints(timeout: float = 5.0) -> list[Check]:
     return out
 
 
-def run_checks(env: str, *, decoders: bool = True) -> list[Check]:
+FAMILY_NOTES = {
+    "qwen2_5_vl": "Qwen2.5-VL: '<t s>' before each frame; our tool chat template (templates/qwen2_5_vl_tools.jinja)",
+    "qwen3_vl": "Qwen3-VL: its processor's '<t seconds>' before each pair of frames; the checkpoint's own template",
+}
+
+
+def check_model(model: str) -> list[Check]:
+    """The model family every host will pick for `model`, read from its config (core/families.py)."""
+    from longvt_plugins.core.checkpoints import CheckpointNotFound
+    from longvt_plugins.core.families import UnknownFamily, checkpoint_family
+
+    try:
+        family = checkpoint_family(model)
+    except (CheckpointNotFound, UnknownFamily, OSError, ValueError) as exc:
+        return [Check("model", "family", False, True, f"{model}: {exc}")]
+    return [Check("model", "family", True, True, f"{family} ({FAMILY_NOTES[family]})")]
+
+
+def run_checks(env: str, *, decoders: bool = True, model: str | None = None) -> list[Check]:
     checks = check_packages(env) + check_registrations(env)
+    if model:
+        checks += check_model(model)
     if decoders:
         checks += check_decoders()
     return checks + check_gpu() + check_endpoints()
@@ -192,11 +212,14 @@ def doctor(
     env: str = typer.Option("cpu-test", help="Environment to check against: cpu-test, gpu, core, ..."),
     as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON."),
     decoders: bool = typer.Option(True, help="Decode a real file with every backend."),
+    model: str | None = typer.Option(
+        None, "--model", help="A checkpoint folder or Hub id: report its family (timestamps, template)."
+    ),
 ) -> None:
-    """Check versions, plugin registrations, video decoders, GPU and endpoints."""
+    """Check versions, plugin registrations, video decoders, GPU and endpoints (and a checkpoint's family)."""
     # Hosts print banners and warnings to stdout when imported; keep stdout for our table / JSON alone.
     with contextlib.redirect_stdout(sys.stderr):
-        checks = run_checks(env, decoders=decoders)
+        checks = run_checks(env, decoders=decoders, model=model)
     failed = [c for c in checks if c.required and not c.ok]
     if as_json:
         typer.echo(json.dumps([asdict(c) for c in checks], indent=2))

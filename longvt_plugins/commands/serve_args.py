@@ -15,11 +15,15 @@ def serve_args(
         None, "--model", help="The checkpoint (an SFT checkpoint gets upstream's 512 frames)."
     ),
     style: str = typer.Option("all", "--style", help="tool, think, non_think, or all (one server for all)."),
-    patch_size: int = typer.Option(14, "--patch-size", help="14 for Qwen2.5-VL, 16 for Qwen3-VL."),
-    template: bool = typer.Option(
-        True,
+    patch_size: int | None = typer.Option(
+        None,
+        "--patch-size",
+        help="Default: the family of --model's config (14 Qwen2.5-VL, 16 Qwen3-VL), else 14.",
+    ),
+    template: bool | None = typer.Option(
+        None,
         "--template/--no-template",
-        help="Also print --chat-template (off for Qwen3-VL: it has its own).",
+        help="Also print --chat-template. Default: by --model's config (Qwen3-VL serves its own template).",
     ),
     model_max_len: int | None = typer.Option(
         None,
@@ -32,9 +36,16 @@ def serve_args(
     `--limit-mm-per-prompt` / `--max-model-len` that fit it."""
     from importlib import resources
 
+    from longvt_plugins.core.families import PATCH_SIZES, QWEN3_VL, local_family
     from longvt_plugins.core.protocols import get_protocol
     from longvt_plugins.core.protocols.context import serve_limits, serve_limits_all
 
+    # The checkpoint's config decides, when --model is a local folder: Qwen3-VL keeps its own template.
+    family = local_family(model)
+    if patch_size is None:
+        patch_size = PATCH_SIZES[family]
+    if template is None:
+        template = family != QWEN3_VL
     try:
         proto = get_protocol(protocol).for_model(model)
         limits = (

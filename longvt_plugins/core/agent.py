@@ -32,9 +32,17 @@ from longvt_plugins.core.backends import (
     GenerationParams,
 )
 from longvt_plugins.core.budget import SKIM, CropBudget, FrameBudget
-from longvt_plugins.core.crop_tool import CROP_VIDEO_SCHEMA, CropVideoTool, skim_text, timestamped_parts
+from longvt_plugins.core.crop_tool import (
+    CROP_VIDEO_SCHEMA,
+    CropVideoTool,
+    label_times,
+    skim_text,
+    timestamped_parts,
+)
+from longvt_plugins.core.families import DEFAULT_FAMILY, check_family
 from longvt_plugins.core.prompts import load_prompt
 from longvt_plugins.core.style import check_style
+from longvt_plugins.core.tools import SampleResources, bind_tools
 from longvt_plugins.core.trace import CropRecord, Trace, TurnRecord, frame_key
 from longvt_plugins.core.video import VideoError, probe, sample_video
 
@@ -148,8 +156,12 @@ def run_agent(
     trace_id: str | None = None,
     meta: dict[str, Any] | None = None,
     session: Any = None,
+    subtitle_path: str | Path | None = None,
 ) -> Trace:
     """Run the loop on one video and question; always returns a complete Trace (see `Trace.stop_reason`).
+
+    `subtitle_path`: the sample's own subtitle file (SRT/WebVTT), read only by `search_subtitles` when the
+    protocol offers that tool (`longvt-tools`); other protocols never open it.
 
     `session` (a `core.protocols.session.ProtocolSession`): the protocol decides the first turn, the tools, each
     tool turn, the frame budgets, the turn cap and each request's `max_tokens` (clamped to the context left);
@@ -184,7 +196,12 @@ def run_agent(
         return run.finish()
     run.tools = session.tools() if session is not None else ([CROP_VIDEO_SCHEMA] if style == "tool" else [])
     if run.tools:
-        run.tool = CropVideoTool(str(video_path), budget=budgets.crop)
+        # Every offered schema names a registry tool, bound to this sample's own files (decision 1).
+        resources = SampleResources(
+            video_path=str(video_path), subtitle_path=None if subtitle_path is None else str(subtitle_path)
+        )
+        run.bound = bind_tools([t["function"]["name"] for t in run.tools], resources, budgets.crop)
+        run.tool = run.bound.get(TOOL_NAME)
     for turn_no in range(1, budgets.max_turns + 1):
         stop = run.turn(turn_no)
         if stop is not None:
@@ -209,8 +226,11 @@ class _Run:
         self.messages: list[dict[str, Any]] = []
         self.tool: CropVideoTool | None = None  # only when the crop tool is offered
         self.tools: list[dict[str, Any]] = []  # the schemas offered
+        self.bound: dict[str, Any] = {}  # each offered schema's registry tool, bound to this sample
         self.session: Any = None  # a ProtocolSession, when a protocol shapes the run
         self.used = 0  # generated tokens so far
+        # The model family the backend serves (its checkpoint's config); servers we know nothing of: Qwen2.5-VL.
+        self.family: str = check_family(getattr(backend, "family", None) or DEFAULT_FAMILY)
 
     def skim(self, video_path: str | Path, question: str, instructions: str) -> bool:
         """Sample the whole video and write the first user message; False (trace.error set) if the video fails."""
@@ -238,15 +258,25 @@ class _Run:
             "frame_size": list(skim.size),
             "sample_fps": skim.sample_fps,
         }
+        # How the model reads frame times (Qwen2.5-VL: "<t s>" per frame; Qwen3-VL: its processor's
+        # "<t seconds>" per pair of frames), from the backend's checkpoint config (core/families.py).
+        family = self.family
+        labels = label_times(family, stamps, skim.indices, skim.info.fps)
         if self.session is not None:
             self.messages = self.session.initial_messages(
-                question, skim.to_pil(), stamps, info, os.path.abspath(video_path)
+                question,
+                skim.to_pil(),
+                stamps,
+                info,
+                os.path.abspath(video_path),
+                family=family,
+                label_times=labels,
             )
             last = self.messages[-1]
             last["content"] = _tag_images(last["content"], self.book, "skim", stamps)
         else:
-            # Frames first, each after its "<t s>" label, then the duration/timestamp summary, then the question.
-            parts = _tag_images(timestamped_parts(skim.to_pil(), stamps), self.book, "skim", stamps)
+            # Frames first, each after its time label, then the duration/timestamp summary, then the question.
+            parts = _tag_images(timestamped_parts(skim.to_pil(), labels, family), self.book, "skim", stamps)
             parts.append({"type": "text", "text": skim_text(info, stamps)})
             parts.append({"type": "text", "text": f"\n{question}\n\n{instructions}"})
             self.messages = [
@@ -370,12 +400,19 @@ class _Run:
 
     def refusal(self, position: int, name: str, args: dict[str, Any]) -> str | None:
         """Why a call is not run (text the model reads), or None when it runs."""
-        if name != TOOL_NAME:
+        if name not in self.bound:
             own = self.session.unknown_tool_text(name) if self.session is not None else None
-            return own or f"Error: unknown tool {name!r}; the only tool is {TOOL_NAME}."
+            if own or len(self.bound) <= 1:
+                return own or f"Error: unknown tool {name!r}; the only tool is {TOOL_NAME}."
+            return f"Error: unknown tool {name!r}; the tools are {', '.join(self.bound)}."
         per_turn = self.budgets.max_calls_per_turn
         if self.session is not None:
             per_turn = self.session.calls_per_turn(per_turn)
+        if position >= per_turn and name != TOOL_NAME:
+            return (
+                f"Error: only {self.budgets.max_calls_per_turn} tool call(s) per turn are run; this one was "
+                "skipped. Look at what you got, then call again if needed."
+            )
         if position >= per_turn:
             return (
                 f"Error: only {self.budgets.max_calls_per_turn} {TOOL_NAME} call(s) per turn are run; this one was "
@@ -404,6 +441,10 @@ class _Run:
                 error=refusal,
             )
             content: list[dict[str, Any]] = [{"type": "text", "text": refusal}]
+        elif name != TOOL_NAME:  # another registry tool: its own checks and rendering
+            result = self.bound[name].execute(args)
+            stamps = [float(t) for t in result.timestamps]
+            parts = result.content_parts(self.family)
         else:
             result = (
                 self.session.run_crop(self.tool, args)
@@ -411,7 +452,12 @@ class _Run:
                 else self.tool.execute(args)
             )
             stamps = [float(t) for t in result.timestamps]
-            parts = self.session.tool_content(result) if self.session is not None else result.content_parts()
+            parts = (
+                self.session.tool_content(result, self.family)
+                if self.session is not None
+                else result.content_parts(self.family)
+            )
+        if refusal is None:
             content = _tag_images(parts, self.book, f"crop{index}", stamps)
             window = result.window if result.ok else None
             crop = CropRecord(

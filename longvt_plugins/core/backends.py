@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from longvt_plugins.core.checkpoints import CheckpointNotFound, resolve_checkpoint
+from longvt_plugins.core.families import check_family, family_of, local_family
 from longvt_plugins.core.prompts import load_prompt
 from longvt_plugins.core.toolcall import ToolCall, parse_tool_calls, tool_response_parts
 
@@ -133,6 +134,9 @@ class OpenAIBackend:
       hermes). False: the tool schema goes into the system prompt as hermes text and calls are parsed from text.
     tool_frames_as_user: strict servers refuse images inside `tool` messages; then the tool message carries the
       text and a following user message carries the frames.
+    family: how the served model reads frame times (core/families.py). Default: read from the config.json of the
+      served model when its name is a local checkpoint folder (vLLM names a model by the path it serves), else
+      Qwen2.5-VL.
     """
 
     name = "openai"
@@ -149,6 +153,7 @@ class OpenAIBackend:
         tool_frames_as_user: bool = False,
         image_format: str = "png",
         shape: Any = None,
+        family: str | None = None,
     ) -> None:
         import openai
 
@@ -164,6 +169,7 @@ class OpenAIBackend:
         self.image_format = image_format
         # A protocol's wire shape (`core.protocols.messages.shape_request`): the body exactly as it is sent.
         self.shape = shape
+        self.family = check_family(family) if family else local_family(self.model)
         self._encoded: OrderedDict[int, tuple[Any, str]] = OrderedDict()
 
     def describe(self) -> dict[str, Any]:
@@ -172,6 +178,7 @@ class OpenAIBackend:
             "model": self.model,
             "base_url": self.base_url,
             "native_tools": self.native_tools,
+            "family": self.family,
         }
 
     def _served_model(self) -> str:
@@ -392,7 +399,7 @@ class TransformersBackend:
             raise BackendError(
                 f"{path}: model_type {family!r} is not supported; expected one of {list(self.FAMILIES)}"
             )
-        self.family = family
+        self.family = family_of(family)  # frame time labels and template follow it (core/families.py)
         # The name as given (a repo id stays an id): protocols match checkpoints by name (SFT -> 512 frames).
         self.model = str(model_path)
         self.path = path

@@ -18,6 +18,15 @@ from typing import Any
 from PIL import Image
 
 from longvt_plugins.core.budget import CropBudget
+from longvt_plugins.core.families import (
+    DEFAULT_FAMILY,
+    QWEN3_TEMPORAL_PATCH,
+    QWEN3_VL,
+    check_family,
+    processor_times,
+    qwen3_label,
+    qwen3_pair_times,
+)
 from longvt_plugins.core.prompts import load_prompt
 from longvt_plugins.core.video import (
     InvalidBudget,
@@ -38,6 +47,7 @@ __all__ = [
     "parse_crop_arguments",
     "skim_text",
     "timestamped_parts",
+    "label_times",
     "format_timestamps",
 ]
 
@@ -80,10 +90,17 @@ class CropResult:
     )
     requested: tuple[float, float] | None = None  # the window as the model asked for it
     notes: list[str] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)  # each frame's index in the source video
+    video_fps: float | None = None  # the source video's fps (Qwen3-VL's time rule: index / fps)
 
-    def content_parts(self) -> list[dict[str, Any]]:
-        """`<t s>` text before each frame, then the summary: the model knows when every frame is from."""
-        return timestamped_parts(self.frames, self.timestamps) + [{"type": "text", "text": self.text}]
+    def label_times(self, family: str = DEFAULT_FAMILY) -> list[float]:
+        return label_times(family, self.timestamps, self.indices, self.video_fps)
+
+    def content_parts(self, family: str = DEFAULT_FAMILY) -> list[dict[str, Any]]:
+        """Each frame with its time label (as `family` reads time), then the summary: the model knows when every
+        frame is from."""
+        parts = timestamped_parts(self.frames, self.label_times(family), family)
+        return parts + [{"type": "text", "text": self.text}]
 
 
 class ArgumentError(ValueError):
@@ -101,8 +118,34 @@ def format_timestamps(timestamps: list[float]) -> list[str]:
     return out
 
 
-def timestamped_parts(frames: list[Image.Image], timestamps: list[float]) -> list[dict[str, Any]]:
+def label_times(
+    family: str, timestamps: list[float], indices: list[int] | None = None, video_fps: float | None = None
+) -> list[float]:
+    """The times `timestamped_parts` labels frames with: Qwen3-VL's processor rule (index / video fps) for a
+    Qwen3-VL model when the indices are known, else the decoder's presentation times."""
+    if check_family(family) == QWEN3_VL and indices and video_fps:
+        return processor_times(indices, video_fps)
+    return [float(t) for t in timestamps]
+
+
+def timestamped_parts(
+    frames: list[Image.Image], timestamps: list[float], family: str = DEFAULT_FAMILY
+) -> list[dict[str, Any]]:
+    """The one place that writes frame time labels (agent, verl loop, SFT rows, RL rows; core/families.py).
+
+    Qwen2.5-VL: `<12.5s>` before each frame. Qwen3-VL: `<12.2 seconds>` before each pair of frames, the mean of
+    the pair's `timestamps` (pass `label_times(...)`: Qwen3-VL's processor computes them from frame indices), the
+    label its processor writes before a temporal patch of a video."""
     parts: list[dict[str, Any]] = []
+    if check_family(family) == QWEN3_VL:
+        frames, stamps = list(frames), list(timestamps)
+        if len(frames) != len(stamps):
+            raise ValueError(f"{len(frames)} frames but {len(stamps)} timestamps")
+        n = QWEN3_TEMPORAL_PATCH
+        for k, t in enumerate(qwen3_pair_times(stamps, n)):
+            parts.append({"type": "text", "text": qwen3_label(t)})
+            parts.extend({"type": "image", "image": frame} for frame in frames[k * n : (k + 1) * n])
+        return parts
     for label, frame in zip(format_timestamps(list(timestamps)), frames, strict=True):
         parts.append({"type": "text", "text": f"<{label}s>"})
         parts.append({"type": "image", "image": frame})
@@ -332,6 +375,8 @@ class CropVideoTool:
             window=got.window,
             requested=requested,
             notes=notes,
+            indices=[int(i) for i in got.indices],
+            video_fps=float(got.info.fps),
         )
 
     def _error(self, problem: str, kind: str, requested: tuple[float, float] | None = None) -> CropResult:

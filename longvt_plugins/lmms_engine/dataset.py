@@ -37,6 +37,22 @@ from longvt_plugins.lmms_engine.packing import (
 from longvt_plugins.lmms_engine.sources import dataset_files, load_checked
 
 
+class LongVTCollator(VisionCollator):
+    """lmms-engine's collator, plus `mm_token_type_ids` (Qwen3-VL) padded like `input_ids`: its own collator
+    concatenates unknown keys, which only works for one sample per batch."""
+
+    def __call__(self, instances):
+        if isinstance(instances[0], list):
+            instances = [inst for instance in instances for inst in instance]
+        if "mm_token_type_ids" not in instances[0]:
+            return super().__call__(instances)
+        types = [inst["mm_token_type_ids"] for inst in instances]
+        rest = [{k: v for k, v in inst.items() if k != "mm_token_type_ids"} for inst in instances]
+        batch = super().__call__(rest)
+        batch["mm_token_type_ids"] = self.pad_sequence(types, batch_first=True, padding_value=0)
+        return batch
+
+
 class LongVTTraceDataset(VisionSFTIterableDataset):
     # ------------------------------------------------------------------------------------------------ build
     def _build_from_config(self):
@@ -73,14 +89,16 @@ class LongVTTraceDataset(VisionSFTIterableDataset):
             self.plan = self._plan()
 
     def get_collator(self):
-        return VisionCollator(self.processor)
+        return LongVTCollator(self.processor)
 
     def _loader(self, folder) -> MediaLoader:
         if folder not in self._loaders:
             c = self.config
             video = {"fps": c.fps, "max_frames": c.video_max_frames, "min_pixels": c.video_min_pixels}
             video["max_pixels"] = c.video_max_pixels
-            self._loaders[folder] = MediaLoader(folder or None, video, self.crop_budget)
+            self._loaders[folder] = MediaLoader(
+                folder or None, video, self.crop_budget, family=self.processor.family
+            )
         return self._loaders[folder]
 
     # ------------------------------------------------------------------------------------------------ rows
@@ -103,8 +121,8 @@ class LongVTTraceDataset(VisionSFTIterableDataset):
         """Exact token length of row i (text + vision tokens) without decoding its videos. Raises BadRow."""
         _, trace = self._row(i)
         try:
-            msgs, img, vid = self._loader(self.data_folder[i]).measure(trace, self.processor.processor)
-            return self.processor.count_tokens(msgs, img, vid, trace.tools)
+            msgs, img, vid, times = self._loader(self.data_folder[i]).measure(trace, self.processor.processor)
+            return self.processor.count_tokens(msgs, img, vid, trace.tools, video_times=times)
         except BadRow:
             raise
         except Exception as e:

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from longvt_plugins.core.budget import FrameBudget
+from longvt_plugins.core.families import DEFAULT_FAMILY, PATCH_SIZES, check_family, processor_times
 from longvt_plugins.core.trace_rows import BadRow, CropReplay, ImageRef, TraceRow, VideoRef
 
 # lmms-engine's own defaults for a video_url (min_frames=1 rounds up to 2 frames); the dataset config and a row's
@@ -37,6 +38,9 @@ class Materialized:
     images: list[Image.Image] = field(default_factory=list)
     videos: list[np.ndarray] = field(default_factory=list)  # T x H x W x 3 uint8, already resized
     video_fps: list[float] = field(default_factory=list)  # per video: the sample fps (-> second_per_grid_ts)
+    video_times: list[list[float]] = field(
+        default_factory=list
+    )  # per video: frame index / fps (Qwen3-VL labels)
 
 
 class MediaLoader:
@@ -45,13 +49,17 @@ class MediaLoader:
         data_folder: str | None = None,
         video_defaults: dict[str, Any] | None = None,
         crop_budget: dict[str, Any] | None = None,
+        family: str = DEFAULT_FAMILY,
     ):
         self.data_folder = data_folder or None
+        # The model's family: how frames are labelled with their times and the patch size they are resized to.
+        self.family = check_family(family)
+        patch = {"patch_size": PATCH_SIZES[family]}
         given = {
             k: v for k, v in (video_defaults or {}).items() if v is not None
         }  # None: lmms-engine's default
-        self.video_defaults = FrameBudget.from_dict(given, VIDEO_DEFAULTS)
-        self.crop_budget = dict(crop_budget or {})
+        self.video_defaults = FrameBudget.from_dict({**patch, **given}, VIDEO_DEFAULTS)
+        self.crop_budget = {**patch, **dict(crop_budget or {})}
 
     # ------------------------------------------------------------------------------------------------ paths
     def path(self, url: str, rid: str) -> str:
@@ -99,7 +107,7 @@ class MediaLoader:
         """The tool message of a replayed crop (image placeholders in place) and its frames, in order."""
         result = self._crop(row.media[msg["ref"]], row.row_id)
         parts, images = [], []
-        for p in result.content_parts():
+        for p in result.content_parts(self.family):
             if p["type"] == "image":
                 images.append(p["image"])
                 parts.append({"type": "image"})
@@ -133,24 +141,28 @@ class MediaLoader:
                     ref = row.media[p["ref"]]
                     got = self._sample(ref, row.row_id)
                     if ref.as_frames:
-                        images, frame_parts = _as_frames(got)
+                        images, frame_parts = _as_frames(got, self.family)
                         out.images.extend(images)
                         parts.extend(frame_parts)
                         continue
                     out.videos.append(np.stack(got.frames))
                     out.video_fps.append(float(got.sample_fps))
+                    out.video_times.append(processor_times(got.indices, got.info.fps))
                 parts.append({k: v for k, v in p.items() if k != "ref"})
             out.messages.append({**msg, "content": parts})
         return out
 
     # ------------------------------------------------------------------------------------------------ measure
-    def measure(self, row: TraceRow, processor) -> tuple[list[dict[str, Any]], list[int], list[int]]:
-        """(template messages, image token counts, video token counts) without decoding any video."""
+    def measure(
+        self, row: TraceRow, processor
+    ) -> tuple[list[dict[str, Any]], list[int], list[int], list[list[float]]]:
+        """(template messages, image token counts, video token counts, video frame times (index / fps)) without
+        decoding any video."""
         from longvt_plugins.core.video import VideoError, _target_size, plan_window, probe
 
         merge = processor.image_processor.merge_size**2
         vmerge = processor.video_processor.merge_size**2
-        messages, img, vid = [], [], []
+        messages, img, vid, times = [], [], [], []
         for msg in row.messages:
             if msg["role"] == "tool" and msg.get("content") is None:
                 message, images = self._replayed_tool_turn(row, msg)
@@ -164,7 +176,7 @@ class MediaLoader:
                 ref = row.media[p["ref"]] if "ref" in p else None
                 # as_frames: decoded here, since the labels are the sampled frames' timestamps
                 if isinstance(ref, VideoRef) and ref.as_frames:
-                    images, frame_parts = _as_frames(self._sample(ref, row.row_id))
+                    images, frame_parts = _as_frames(self._sample(ref, row.row_id), self.family)
                     parts.extend(frame_parts)
                     for image in images:
                         w, h = image.size
@@ -196,22 +208,34 @@ class MediaLoader:
                         )  # fmt: skip
                     except VideoError as e:
                         raise BadRow(row.row_id, f"video {ref.url}: {e}") from None
-                    vid.append(
-                        processor.video_processor.get_num_of_video_patches(len(idx), h, w, {}) // vmerge
-                    )
+                    vid.append(_video_patches(processor.video_processor, len(idx), h, w) // vmerge)
+                    times.append(processor_times(idx, info.fps))
             messages.append({**msg, "content": parts})
-        return messages, img, vid
+        return messages, img, vid, times
 
 
-def _as_frames(got) -> tuple[list[Image.Image], list[dict[str, Any]]]:
-    """A sampled video as the agent shows it: a "<t s>" text part before each frame's image placeholder."""
-    from longvt_plugins.core.crop_tool import timestamped_parts
+def _as_frames(got, family: str) -> tuple[list[Image.Image], list[dict[str, Any]]]:
+    """A sampled video as the agent shows it: frame image placeholders, each labelled with its time as `family`
+    reads it (crop_tool.timestamped_parts)."""
+    from longvt_plugins.core.crop_tool import label_times, timestamped_parts
 
     images, parts = [], []
-    for q in timestamped_parts(got.to_pil(), got.timestamps):
+    stamps = label_times(family, got.timestamps, got.indices, got.info.fps)
+    for q in timestamped_parts(got.to_pil(), stamps, family):
         if q["type"] == "image":
             images.append(q["image"])
             parts.append({"type": "image"})
         else:
             parts.append(q)
     return images, parts
+
+
+def _video_patches(vp, frames: int, h: int, w: int) -> int:
+    """Vision patches of a video of `frames` frames sampled at h x w, as `encode_sample` will get them.
+    Qwen2-VL's video processor says it; Qwen3-VL's (transformers 5.8.1) has no such method and resizes again
+    under a pixel budget for the whole clip, so it is asked with a blank clip of that shape (cheap: no decode)."""
+    if hasattr(vp, "get_num_of_video_patches"):
+        return vp.get_num_of_video_patches(frames, h, w, {})
+    blank = np.zeros((frames, h, w, 3), dtype=np.uint8)
+    grid = vp(videos=[blank], return_tensors="pt", do_sample_frames=False)["video_grid_thw"][0]
+    return int(grid.prod())

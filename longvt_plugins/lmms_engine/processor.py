@@ -5,8 +5,14 @@ replaces the rendering: our tool chat template over the whole conversation, exac
 (render.py), per-video fps (lmms-engine gives every video the last video's fps), and no `video_metadata` in the
 sample (transformers 5 adds it and lmms-engine's collator cannot concatenate it).
 
+The model family is read from the checkpoint's config (`processor_name`), never from a setting: a Qwen2.5-VL
+checkpoint gets our tool template; a Qwen3-VL one keeps its own template, gets its processor's time label before
+each temporal patch of a native video (`<t seconds>`, render.encode), the same labels before pairs of frame images
+(media.py, core/families.py), and `mm_token_type_ids` (its stock forward needs them).
+
 processor_config.extra_kwargs:
-  chat_template: "longvt" (default: our templates/qwen2_5_vl_tools.jinja), "model" (the checkpoint's own), or a path.
+  chat_template: "auto" (default: "longvt" for Qwen2.5-VL, "model" for Qwen3-VL), "longvt" (our
+    templates/qwen2_5_vl_tools.jinja), "model" (the checkpoint's own), or a path.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 import torch
 from lmms_engine.datasets.processor.qwen2_5_vl_processor import Qwen2_5_VLDataProcessor
 
+from longvt_plugins.core.families import QWEN3_VL, checkpoint_family, qwen3_label, qwen3_pair_times
 from longvt_plugins.lmms_engine import render
 from longvt_plugins.lmms_engine.media import Materialized
 
@@ -30,7 +37,10 @@ def longvt_template() -> str:
 class LongVTQwen25VLProcessor(Qwen2_5_VLDataProcessor):
     def build(self):
         self.processor = self._build_processor()
-        choice = self.config.extra_kwargs.get("chat_template", "longvt")
+        self.family = checkpoint_family(self.config.processor_name)
+        choice = self.config.extra_kwargs.get("chat_template", "auto")
+        if choice == "auto":
+            choice = "model" if self.family == QWEN3_VL else "longvt"
         if choice == "longvt":
             self.processor.chat_template = longvt_template()
         elif choice != "model":
@@ -56,10 +66,28 @@ class LongVTQwen25VLProcessor(Qwen2_5_VLDataProcessor):
     def merge(self) -> int:
         return self.processor.image_processor.merge_size**2
 
-    def count_tokens(self, messages, image_tokens: list[int], video_tokens: list[int], tools=None) -> int:
+    def _video_slots(
+        self, video_tokens: list[int], video_times: list[list[float]] | None
+    ) -> tuple[list[int], list[list[str]] | None]:
+        """Qwen2.5-VL: one slot per video. Qwen3-VL: one slot per temporal patch, each with its time label."""
+        if self.family != QWEN3_VL or not video_tokens:
+            return video_tokens, None
+        if video_times is None or len(video_times) != len(video_tokens):
+            raise ValueError("Qwen3-VL videos need their frame times (index / fps) for the time labels")
+        counts, labels = [], []
+        for total, times in zip(video_tokens, video_times, strict=True):
+            stamps = qwen3_pair_times(times, self.processor.video_processor.temporal_patch_size)
+            labels.append([qwen3_label(t) for t in stamps])
+            counts += [total // len(stamps)] * len(stamps)
+        return counts, labels
+
+    def count_tokens(
+        self, messages, image_tokens: list[int], video_tokens: list[int], tools=None, video_times=None
+    ) -> int:
+        slots, labels = self._video_slots(video_tokens, video_times)
         ids, _ = render.encode(
-            self.processor, messages, image_tokens=image_tokens, video_tokens=video_tokens, tools=tools,
-            chat_template=self.chat_template,
+            self.processor, messages, image_tokens=image_tokens, video_tokens=slots, tools=tools,
+            chat_template=self.chat_template, video_labels=labels,
         )  # fmt: skip
         return len(ids)
 
@@ -80,12 +108,22 @@ class LongVTQwen25VLProcessor(Qwen2_5_VLDataProcessor):
                 px["pixel_values_videos"],
                 px["video_grid_thw"],
             )
-            out["second_per_grid_ts"] = torch.tensor([vp.temporal_patch_size / f for f in sample.video_fps])
+            if self.family != QWEN3_VL:  # Qwen3-VL reads time from its labels, not from mRoPE
+                out["second_per_grid_ts"] = torch.tensor(
+                    [vp.temporal_patch_size / f for f in sample.video_fps]
+                )
             video_tokens = [int(g.prod()) // vp.merge_size**2 for g in px["video_grid_thw"]]
+        slots, video_labels = self._video_slots(video_tokens, sample.video_times or None)
         ids, labels = render.encode(
-            self.processor, sample.messages, image_tokens=image_tokens, video_tokens=video_tokens, tools=tools,
-            chat_template=self.chat_template,
+            self.processor, sample.messages, image_tokens=image_tokens, video_tokens=slots, tools=tools,
+            chat_template=self.chat_template, video_labels=video_labels,
         )  # fmt: skip
         out["input_ids"] = torch.tensor(ids, dtype=torch.long)
         out["labels"] = torch.tensor(labels, dtype=torch.long)
+        if self.family == QWEN3_VL:
+            # Qwen3-VL's stock forward builds its M-RoPE index from these (0 text, 1 image, 2 video)
+            types = torch.zeros_like(out["input_ids"])
+            types[out["input_ids"] == self.processor.image_token_id] = 1
+            types[out["input_ids"] == self.processor.video_token_id] = 2
+            out["mm_token_type_ids"] = types
         return out

@@ -112,6 +112,22 @@ def segments(
     return out
 
 
+VIDEO_SLOT = "<|vision_start|><|video_pad|><|vision_end|>"
+
+
+def _timed_videos(text: str, video_labels: list[list[str]], start: int) -> tuple[str, int]:
+    """Qwen3-VL: each video slot becomes one slot per temporal patch, each after its time label, as its
+    processor writes it (`<t seconds><|vision_start|><|video_pad|><|vision_end|>` per patch)."""
+    pieces = text.split(VIDEO_SLOT)
+    out, k = [pieces[0]], start
+    for piece in pieces[1:]:
+        if k >= len(video_labels):
+            raise ValueError("the template rendered more video slots than the sample has videos")
+        out.append("".join(label + VIDEO_SLOT for label in video_labels[k]) + piece)
+        k += 1
+    return "".join(out), k
+
+
 def encode(
     processor,
     messages: list[dict[str, Any]],
@@ -120,16 +136,24 @@ def encode(
     video_tokens: list[int],
     tools=None,
     chat_template: str | None = None,
+    video_labels: list[list[str]] | None = None,
 ) -> tuple[list[int], list[int]]:
-    """Token ids and labels of a conversation, vision pads expanded to each item's token count, in order."""
+    """Token ids and labels of a conversation, vision pads expanded to each item's token count, in order.
+
+    `video_labels` (Qwen3-VL): per video, the time label of each temporal patch; each video then renders as one
+    slot per patch and `video_tokens` holds one count per patch (all videos' patches, in order)."""
     tok = processor.tokenizer
     image_id = tok.convert_tokens_to_ids(processor.image_token)
     video_id = tok.convert_tokens_to_ids(processor.video_token)
     ids: list[int] = []
     labels: list[int] = []
     n_img = n_vid = 0
+    n_timed = 0
     for seg in segments(processor, messages, tools, chat_template):
-        for t in tok(seg.text, add_special_tokens=False)["input_ids"]:
+        text = seg.text
+        if video_labels is not None and VIDEO_SLOT in text:
+            text, n_timed = _timed_videos(text, video_labels, n_timed)
+        for t in tok(text, add_special_tokens=False)["input_ids"]:
             if t == image_id or t == video_id:
                 counts, k = (image_tokens, n_img) if t == image_id else (video_tokens, n_vid)
                 if k >= len(counts):

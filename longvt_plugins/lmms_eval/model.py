@@ -51,14 +51,14 @@ def benchmark_of(task: str) -> str | None:
 FAILED_STOPS = ("backend_error", "video_error")
 
 
-def _framed(part: dict, framing: str | None) -> str:
-    """The question part's text as `framing` words it (its own text when the task offers no such framing)."""
+def _framed(part: dict, framing: str | None) -> str | None:
+    """The question part's text as `framing` words it, whitespace and all; None when the task offers no such framing."""
     framings = part.get("longvt_framings") or {}
     if framing in framings:
         return framings[framing]
     if f"{framing}!error" in framings:  # the task could not build it (bad SRT, unreadable video)
         raise ValueError(f"the {framing} question text could not be built: {framings[f'{framing}!error']}")
-    return part.get("text", "")
+    return None
 
 
 class LongVTAgent(lmms):
@@ -161,6 +161,7 @@ class LongVTAgent(lmms):
     # ------------------------------------------------------------------------------------------ backend
     def _make_backend(self, *, model_version, base_url, api_key, pretrained, device, dtype, max_retries):
         from longvt_plugins.core.backends import OpenAIBackend
+        from longvt_plugins.core.families import local_family
 
         if not base_url:
             raise ValueError(
@@ -178,6 +179,8 @@ class LongVTAgent(lmms):
             native_tools=self.native_tools,
             image_format=protocol.presentation.image_format,
             shape=lambda request: shape_request(protocol, request),
+            # frame time labels follow the checkpoint's family: its config when pretrained= names the folder
+            family=local_family(pretrained) if pretrained else None,
         )
 
     def describe_model(self) -> dict[str, Any]:
@@ -301,7 +304,7 @@ class LongVTAgent(lmms):
         other task, all of the user's text is the question. Where the question part offers the protocol's own
         framing (`longvt_framings`, e.g. VideoMME's subtitles as upstream wrote them), that text is the question.
         """
-        video, texts, marked, mcq = None, [], None, False
+        video, texts, marked, mcq, framed = None, [], None, False, None
         for message in messages:
             if message.get("role") != "user":
                 continue
@@ -316,7 +319,8 @@ class LongVTAgent(lmms):
                 elif kind == "text":
                     texts.append(part.get("text", ""))
                     if part.get("longvt_role") == "question" and marked is None:
-                        marked = _framed(part, framing)
+                        framed = _framed(part, framing)
+                        marked = part.get("text", "")
                         mcq = bool(part.get("longvt_mcq"))
         if not video:
             raise ValueError(
@@ -326,9 +330,10 @@ class LongVTAgent(lmms):
         if video.startswith("file://"):
             video = video[len("file://") :]
         question = (marked if marked is not None else "\n".join(t for t in texts if t.strip())).strip()
-        if not question:
+        if not question and not (framed or "").strip():
             raise ValueError("the doc's messages carry no question text")
-        return video, question, mcq
+        # A framing is the text as that protocol sent it: the protocol decides about its whitespace.
+        return video, (framed if framed is not None else question), mcq
 
     def _session(self, style: str, task: str = "", multiple_choice: bool = False):
         from longvt_plugins.core.protocols.session import ProtocolSession

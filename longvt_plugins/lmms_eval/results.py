@@ -15,7 +15,7 @@ from longvt_plugins.lmms_eval import sample_records
 from longvt_plugins.lmms_eval.doc_identity import doc_key
 from longvt_plugins.lmms_eval.judge_stop import judge_stopped
 from longvt_plugins.lmms_eval.protocol import aggregate_cards, card_id
-from longvt_plugins.lmms_eval.scoring import judge_identity, score_response
+from longvt_plugins.lmms_eval.scoring import Score, judge_identity, score_response
 
 # What lmms-eval's own API models put in the response when a request finally failed.
 _UPSTREAM_FAILURE = "[LMMS_EVAL_REQUEST_FAILED"
@@ -30,24 +30,33 @@ def process(
     ground_truth: str,
     options: str | None = None,
     groups: dict[str, Any] | None = None,
+    judge_questions: dict[str, str] | None = None,
+    benchmark: str | None = None,
 ) -> dict[str, Any]:
-    """One doc's metrics. `groups` ({"by_duration": "short", ...}) are the doc's breakdown groups."""
+    """One doc's metrics. `groups` ({"by_duration": "short", ...}) are the doc's breakdown groups;
+    `judge_questions` (framing -> text) the question a protocol's own scorer gave its judge (upstream's);
+    `benchmark` ("videomme", ...) picks lmms-eval's built-in scorer where the protocol scores its non-think rows so
+    (`ScoringSpec.non_think_builtin`: upstream's)."""
     response = results[0] if results else ""
     if not isinstance(response, str):
         response = "" if response is None else str(response)
     record = sample_records.take(style, doc_key(doc))
     failed = bool(record and record.get("failed")) or response.startswith(_UPSTREAM_FAILURE)
     protocol = protocol_of(record)
+    question = (judge_questions or {}).get(protocol.question_framing, question)
     try:
-        score = score_response(
-            response,
-            style=style,
-            question=question,
-            ground_truth=ground_truth,
-            options=options,
-            failed=failed,
-            protocol=protocol,
-        )
+        if style == "non_think" and not failed and benchmark in protocol.scoring.non_think_builtin:
+            score = _builtin_score(benchmark, doc, response)
+        else:
+            score = score_response(
+                response,
+                style=style,
+                question=question,
+                ground_truth=ground_truth,
+                options=options,
+                failed=failed,
+                protocol=protocol,
+            )
     except JudgeUnreachable as exc:  # --judge-fallback stop: end the lmms-eval process quietly (judge_stop)
         raise judge_stopped(exc) from None
     log: dict[str, Any] = dict(record.get("log") or {}) if record else {"model": "not a longvt model"}
@@ -83,6 +92,18 @@ def process(
     for metric, group in (groups or {}).items():
         out[metric] = {"group": None if group is None else str(group), "acc": score.acc}
     return out
+
+
+def _builtin_score(benchmark: str, doc: dict, response: str) -> Score:
+    """A non-think row scored by lmms-eval's built-in task (lmms_eval.builtin_scoring): no judge, so no fallback;
+    `format` says whether its parser found an answer."""
+    from longvt_plugins.lmms_eval import builtin_scoring
+
+    acc, parsed = builtin_scoring.score(benchmark, doc, response)
+    found = parsed not in ("", None, [], "No Answer Found.")
+    return Score(
+        acc, 1.0 if found else 0.0, False, "builtin_task", str(parsed), f"lmms-eval {benchmark} task"
+    )
 
 
 def protocol_of(record: dict | None):

@@ -218,10 +218,16 @@ class Benchmark:
         video_alternatives=(),
         groups=None,
         framings=None,
+        judge_questions=None,
+        benchmark=None,
     ) -> None:
         self.cache = cache
+        # "videomme", "lvbench", "videommmu": the name a protocol's per-benchmark settings use (builtin scoring)
+        self.benchmark = benchmark
         # doc, kwargs -> {framing name: question text}: the question as another protocol words it (VideoMME)
         self._framings = framings
+        # doc, kwargs -> {framing name: question text}: the question that protocol's scorer gives its judge
+        self._judge_questions = judge_questions
         self._groups = groups  # doc -> {"by_duration": ..., "by_category": ...}: the results breakdowns
         self._video, self._question, self._target, self._options = video, question, target, options
         self.video_alternatives = tuple(video_alternatives)
@@ -258,13 +264,19 @@ class Benchmark:
     def framings(self, doc: dict, kwargs: dict | None = None) -> dict[str, str]:
         return self._framings(doc, kwargs or {}) if self._framings else {}
 
+    def judge_questions(self, doc: dict, kwargs: dict | None = None) -> dict[str, str]:
+        return self._judge_questions(doc, kwargs or {}) if self._judge_questions else {}
+
     def doc_to_target(self, doc: dict) -> str:
         return as_str(self._target(doc))
 
-    def process(self, doc: dict, results: list, style: str) -> dict:
+    def process(self, doc: dict, results: list, style: str, kwargs: dict | None = None) -> dict:
+        """One doc's metrics; `kwargs` are the task's lmms_eval_specific_kwargs where the judge's question needs
+        them (lmms-eval hands process_results none: see `processor`)."""
         from longvt_plugins.lmms_eval.results import process
 
-        # The judge sees the question with its options, so it can match an answer given as the option's text.
+        # The judge sees the question with its options, so it can match an answer given as the option's text;
+        # under a protocol with its own judge question (upstream's scorer), that one.
         return process(
             doc,
             results,
@@ -273,7 +285,13 @@ class Benchmark:
             ground_truth=self.doc_to_target(doc),
             options=self.options(doc),
             groups=self._groups(doc) if self._groups else None,
+            judge_questions=self.judge_questions(doc, {"style": style, **(kwargs or {})}),
+            benchmark=self.benchmark,
         )
+
+    def processor(self, style: str, **kwargs):
+        """A process_results function for one style with fixed task kwargs (e.g. VideoMMMU's subset)."""
+        return lambda doc, results: self.process(doc, results, style, kwargs)
 
     def process_non_think(self, doc: dict, results: list) -> dict:
         return self.process(doc, results, "non_think")

@@ -213,12 +213,20 @@ def tiny_qwen25vl(cache_dir: str | Path | None = None) -> Path:
 
 def tiny_qwen3vl(cache_dir: str | Path | None = None) -> Path:
     """The cached tiny Qwen3-VL checkpoint (built on first use)."""
-    return _cached("tiny-qwen3-vl", make_tiny_qwen3vl, cache_dir)
+    return _cached(
+        "tiny-qwen3-vl-v2", make_tiny_qwen3vl, cache_dir
+    )  # v2: carries the Qwen3-VL stand-in template
+
+
+def qwen3_standin_template() -> str:
+    """The tiny Qwen3-VL's own chat template: a stand-in, written here, for a real checkpoint's (assets/)."""
+    return resources.files("longvt_plugins.testing").joinpath("assets/qwen3_vl_standin.jinja").read_text()
 
 
 def make_tiny_qwen3vl(out_dir: str | Path, *, seed: int = 0) -> Path:
     """A tiny random Qwen3-VL checkpoint. Real Qwen3-VL checkpoints ship their own tool template; this tiny one
-    (no downloadable template here) carries ours, so only the architecture path is what it proves."""
+    carries a stand-in written to Qwen3-VL's conventions (`qwen3_standin_template`), which differs from our
+    Qwen2.5-VL template (no default system turn), so a host that picked the wrong template is seen."""
     from transformers import (
         Qwen2VLImageProcessor,
         Qwen3VLConfig,
@@ -230,6 +238,7 @@ def make_tiny_qwen3vl(out_dir: str | Path, *, seed: int = 0) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tok = build_tokenizer()
+    tok.chat_template = qwen3_standin_template()
     ids = {t: tok.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
     pixels = dict(min_pixels=32 * 32, max_pixels=64 * 64 * 4)
     processor = Qwen3VLProcessor(

@@ -6,9 +6,10 @@
 2. Per-trajectory counters (`counters.py`) with defaults filled for trajectories that never called a tool, so the
    reward sees the same keys for every sample.
 3. Each frame a tool returns is preceded by its timestamp. verl builds a tool message as "all images, then the
-   text"; the tool tags each frame with the text core wants in front of it, and this loop moves those texts in front
-   of their frames before the message is tokenised. The model then sees exactly `CropResult.content_parts()`, the
-   layout our SFT traces and evaluation use.
+   text"; the tool tags each frame with its times, and this loop writes the labels in front of their frames before
+   the message is tokenised, as the policy's family reads time (from the checkpoint's config: Qwen2.5-VL `<t s>`
+   per frame, Qwen3-VL its processor's `<t seconds>` per pair of frames). The model then sees exactly
+   `CropResult.content_parts(family)`, the layout our SFT traces and evaluation use.
 
 Everything else (generation, token bookkeeping, masks, multimodal inputs) is verl's own code.
 """
@@ -22,23 +23,37 @@ from verl.experimental.agent_loop.agent_loop import register
 from verl.experimental.agent_loop.tool_agent_loop import ToolAgentLoop
 from verl.tools.schemas import ToolResponse
 
+from longvt_plugins.core.crop_tool import timestamped_parts
+from longvt_plugins.core.families import DEFAULT_FAMILY, QWEN3_VL, model_family
 from longvt_plugins.verl.counters import INVALID_TOOL_CALLS, fill_defaults, trajectory_counters
-from longvt_plugins.verl.names import AGENT_LOOP_NAME, FRAME_LABEL_KEY
+from longvt_plugins.verl.names import AGENT_LOOP_NAME, FRAME_LABEL_KEY, FRAME_TIME_KEY
 from longvt_plugins.verl.tool_parser import INVALID_TOOL_CALL, LongVTHermesToolParser, invalid_call_error
 
 logger = logging.getLogger(__name__)
 
 
-def interleave_frame_labels(messages: list[dict[str, Any]]) -> None:
-    """Put each labelled image's text right before it, in place (only tool messages are touched)."""
+def _info(part: dict[str, Any]) -> dict[str, Any]:
+    image = part.get("image") if part.get("type") == "image" else None
+    return getattr(image, "info", None) or {}
+
+
+def interleave_frame_labels(messages: list[dict[str, Any]], family: str = DEFAULT_FAMILY) -> None:
+    """Put each labelled image's time label right before it, in place (only tool messages are touched).
+    Qwen3-VL: the tool's frames are labelled in pairs by `crop_tool.timestamped_parts`, from their times."""
     for message in messages:
         content = message.get("content")
         if message.get("role") != "tool" or not isinstance(content, list):
             continue
+        timed = [p for p in content if FRAME_TIME_KEY in _info(p)]
+        if family == QWEN3_VL and timed:
+            frames = [p["image"] for p in timed]
+            labelled = timestamped_parts(frames, [_info(p)[FRAME_TIME_KEY] for p in timed], family)
+            rest = [p for p in content if FRAME_TIME_KEY not in _info(p)]
+            message["content"] = labelled + rest
+            continue
         parts: list[dict[str, Any]] = []
         for part in content:
-            image = part.get("image") if part.get("type") == "image" else None
-            label = getattr(image, "info", {}).get(FRAME_LABEL_KEY) if image is not None else None
+            label = _info(part).get(FRAME_LABEL_KEY)
             if label:
                 parts.append({"type": "text", "text": label})
             parts.append(part)
@@ -49,6 +64,8 @@ def interleave_frame_labels(messages: list[dict[str, Any]]) -> None:
 class LongVTToolAgentLoop(ToolAgentLoop):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # How the policy reads frame times, from its checkpoint's config (never a setting).
+        self.family = model_family(self.config.actor_rollout_ref.model.path)
         # Our parser returns the same calls as verl's hermes parser, plus the malformed ones as visible errors.
         if self.tool_parser_name == "hermes":
             self.tool_parser = LongVTHermesToolParser(self.tokenizer)
@@ -70,5 +87,5 @@ class LongVTToolAgentLoop(ToolAgentLoop):
         return await super()._call_tool(tool_call, tools_kwargs or {}, agent_data)
 
     async def ct_merge_context_msg(self, previous_messages, updated_messages, *args, **kwargs):
-        interleave_frame_labels(updated_messages[len(previous_messages) :])
+        interleave_frame_labels(updated_messages[len(previous_messages) :], self.family)
         return await super().ct_merge_context_msg(previous_messages, updated_messages, *args, **kwargs)

@@ -3,8 +3,12 @@
 AGENT_LOOP_NAME = "longvt_tool_agent"
 TOOL_PARSER_NAME = "longvt_hermes"
 TEMPLATE_RESOLVER = "longvt.template"
+MODEL_TEMPLATE_RESOLVER = "longvt.model_template"  # the template a checkpoint's family needs (null: its own)
 RESOURCE_RESOLVER = "longvt.resource"
 TOOL_CLASS_PATH = "longvt_plugins.verl.tool.CropVideoTool"
 AGENT_LOOP_CLASS_PATH = "longvt_plugins.verl.agent_loop.LongVTToolAgentLoop"
 # Key in a returned frame's PIL `Image.info` holding the text that belongs right before it (e.g. "<12.0s>").
 FRAME_LABEL_KEY = "longvt_label"
+# Key in a returned frame's PIL `Image.info` holding its time as Qwen3-VL's processor computes it (index / fps):
+# the loop labels pairs of frames from it for a Qwen3-VL policy (core/families.py).
+FRAME_TIME_KEY = "longvt_processor_time"

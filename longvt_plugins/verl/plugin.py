@@ -5,8 +5,9 @@
 - the agent loop `longvt_tool_agent` (`LongVTToolAgentLoop`: verl's tool loop plus our counters, call errors and
   per-frame timestamps) in verl's agent-loop registry;
 - the tool parser `longvt_hermes` in verl's `ToolParser` registry;
-- two OmegaConf resolvers for recipes: `${longvt.template:qwen2_5_vl_tools}` (the text of one of our chat templates,
-  for `actor_rollout_ref.model.custom_chat_template`) and `${longvt.resource:verl/tool_config.yaml}` (the absolute
+- three OmegaConf resolvers for recipes: `${longvt.model_template:${actor_rollout_ref.model.path}}` (the chat template
+  the checkpoint's family needs: ours for Qwen2.5-VL, null = the checkpoint's own for Qwen3-VL),
+  `${longvt.template:qwen2_5_vl_tools}` (the text of one of our chat templates) and `${longvt.resource:verl/tool_config.yaml}` (the absolute
   path of a file shipped in this package, for `multi_turn.tool_config_path`);
 - the backport of verl 0.9.1's mRoPE padding fix (`mrope_padding`: equal-length batches of Qwen-VL rows).
 
@@ -23,6 +24,7 @@ from importlib import resources
 from longvt_plugins.verl.names import (
     AGENT_LOOP_CLASS_PATH,
     AGENT_LOOP_NAME,
+    MODEL_TEMPLATE_RESOLVER,
     RESOURCE_RESOLVER,
     TEMPLATE_RESOLVER,
     TOOL_CLASS_PATH,
@@ -43,6 +45,14 @@ def chat_template(name: str = "qwen2_5_vl_tools") -> str:
     return path.read_text()
 
 
+def model_template(model_path: str) -> str | None:
+    """`custom_chat_template` for the checkpoint at `model_path`, from its config: our tool template for
+    Qwen2.5-VL (its released one has no tools), None for Qwen3-VL (verl then uses the checkpoint's own)."""
+    from longvt_plugins.core.families import QWEN3_VL, model_family
+
+    return None if model_family(model_path) == QWEN3_VL else chat_template("qwen2_5_vl_tools")
+
+
 def resource_path(relative: str) -> str:
     """Absolute path of a file shipped inside the `longvt_plugins` package (e.g. `verl/tool_config.yaml`)."""
     path = resources.files("longvt_plugins").joinpath(relative)
@@ -55,6 +65,7 @@ def _register_resolvers() -> None:
     from omegaconf import OmegaConf
 
     OmegaConf.register_new_resolver(TEMPLATE_RESOLVER, chat_template, replace=True)
+    OmegaConf.register_new_resolver(MODEL_TEMPLATE_RESOLVER, model_template, replace=True)
     OmegaConf.register_new_resolver(RESOURCE_RESOLVER, resource_path, replace=True)
 
 
@@ -111,7 +122,7 @@ def check_registration() -> tuple[bool, str]:
     target = _agent_loop_registry.get(AGENT_LOOP_NAME, {}).get("_target_")
     record(target == AGENT_LOOP_CLASS_PATH, f"agent loop {AGENT_LOOP_NAME!r}")
     record(TOOL_PARSER_NAME in ToolParser._registry, f"tool parser {TOOL_PARSER_NAME!r}")
-    for resolver in (TEMPLATE_RESOLVER, RESOURCE_RESOLVER):
+    for resolver in (TEMPLATE_RESOLVER, MODEL_TEMPLATE_RESOLVER, RESOURCE_RESOLVER):
         record(OmegaConf.has_resolver(resolver), f"OmegaConf resolver ${{{resolver}:...}}")
     try:
         tool_cls = get_tool_class(TOOL_CLASS_PATH)

@@ -33,6 +33,7 @@ from verl.tools.schemas import OpenAIFunctionToolSchema, ToolResponse
 
 from longvt_plugins.core.crop_tool import CROP_VIDEO_SCHEMA, CropBudget, timestamped_parts
 from longvt_plugins.core.crop_tool import CropVideoTool as BoundCropTool
+from longvt_plugins.core.families import QWEN3_VL
 from longvt_plugins.verl.counters import (
     CROP_CALLS,
     CROP_ERRORS,
@@ -41,7 +42,7 @@ from longvt_plugins.verl.counters import (
     fill_defaults,
     trajectory_counters,
 )
-from longvt_plugins.verl.names import FRAME_LABEL_KEY
+from longvt_plugins.verl.names import FRAME_LABEL_KEY, FRAME_TIME_KEY
 
 _BUDGET_KEYS = {f.name for f in dataclasses.fields(CropBudget)}
 # Keys of the tool YAML's `config` that verl itself reads.
@@ -104,10 +105,13 @@ class CropVideoTool(BaseTool):
             counters[CROP_ERRORS] += 1
             return ToolResponse(text=result.text), 0.0, {"ok": False, "error": result.error}
 
-        for part, frame in zip(
-            timestamped_parts(result.frames, result.timestamps)[::2], result.frames, strict=True
+        # The loop labels the frames for its policy's family (it knows the checkpoint; a tool does not).
+        qwen3_times = result.label_times(QWEN3_VL)
+        for part, frame, t in zip(
+            timestamped_parts(result.frames, result.timestamps)[::2], result.frames, qwen3_times, strict=True
         ):
             frame.info[FRAME_LABEL_KEY] = part["text"]
+            frame.info[FRAME_TIME_KEY] = t
         counters[CROP_FRAMES] += len(result.frames)
         counters[CROP_WINDOWS].append([float(result.window[0]), float(result.window[1])])
         response = (

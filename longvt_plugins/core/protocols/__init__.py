@@ -6,6 +6,7 @@ sends, `context` sizes a server for it, `scoring` is its scoring chain.
 
 from longvt_plugins.core.protocols.named import (
     LONGVT_PLUGINS,
+    LONGVT_TOOLS,
     PROTOCOLS,
     UPSTREAM,
     get_protocol,
@@ -24,6 +25,7 @@ from longvt_plugins.core.style import STYLES
 __all__ = [
     "STYLES",
     "LONGVT_PLUGINS",
+    "LONGVT_TOOLS",
     "PROTOCOLS",
     "UPSTREAM",
     "Presentation",

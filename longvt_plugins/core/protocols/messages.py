@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from longvt_plugins.core.families import DEFAULT_FAMILY
 from longvt_plugins.core.prompts import load_prompt
 from longvt_plugins.core.protocols.spec import Protocol
+from longvt_plugins.core.tools import tool_schemas
 
 
 def tool_schema(protocol: Protocol) -> dict[str, Any]:
@@ -18,7 +20,9 @@ def tool_schema(protocol: Protocol) -> dict[str, Any]:
 
 
 def tools_for(protocol: Protocol, style: str) -> list[dict[str, Any]]:
-    return [tool_schema(protocol)] if protocol.offers_tool(style) else []
+    if not protocol.offers_tool(style):
+        return []
+    return [tool_schema(protocol)] + tool_schemas(protocol.tool.also_offered)
 
 
 def user_text(
@@ -32,7 +36,8 @@ def user_text(
     """The question followed by the style's instruction, joined as the protocol joins them."""
     sp = protocol.style(style)
     name = sp.instruction_for(benchmark, multiple_choice)
-    question = question.strip()
+    if sp.strip_question:
+        question = question.strip()
     if not name:
         return question
     return f"{question}{sp.joiner}{load_prompt(name).strip()}"
@@ -49,13 +54,17 @@ def initial_messages(
     video_path: str,
     benchmark: str | None = None,
     multiple_choice: bool = False,
+    family: str = DEFAULT_FAMILY,
+    label_times: list[float] | None = None,
 ) -> list[dict[str, Any]]:
-    """The system turn (if any) and the first user turn: the skim frames, then the text, as the protocol says."""
+    """The system turn (if any) and the first user turn: the skim frames, then the text, as the protocol says.
+    `family`: how the model reads frame times (core/families.py); `label_times`: the times its labels are made
+    from, when they differ from the decoder's `timestamps` (Qwen3-VL: frame index / video fps)."""
     from longvt_plugins.core.crop_tool import skim_text, timestamped_parts
 
     pres = protocol.presentation
     if pres.timestamps:
-        parts = timestamped_parts(frames, timestamps)
+        parts = timestamped_parts(frames, timestamps if label_times is None else label_times, family)
     else:
         parts = [{"type": "image", "image": frame} for frame in frames]
     text = user_text(protocol, style, question, benchmark=benchmark, multiple_choice=multiple_choice)
@@ -74,7 +83,7 @@ def initial_messages(
     return messages
 
 
-def tool_content(protocol: Protocol, result: Any) -> list[dict[str, Any]]:
+def tool_content(protocol: Protocol, result: Any, family: str = DEFAULT_FAMILY) -> list[dict[str, Any]]:
     """The content of one tool turn for a `CropResult`: frames (labelled or not) and the protocol's wording."""
     if not result.ok:
         text = result.text
@@ -84,7 +93,7 @@ def tool_content(protocol: Protocol, result: Any) -> list[dict[str, Any]]:
     if protocol.presentation.timestamps:
         from longvt_plugins.core.crop_tool import timestamped_parts
 
-        parts = timestamped_parts(result.frames, result.timestamps)
+        parts = timestamped_parts(result.frames, result.label_times(family), family)
     else:
         parts = [{"type": "image", "image": frame} for frame in result.frames]
     if protocol.tool.response == "crop_result":

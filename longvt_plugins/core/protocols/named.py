@@ -1,4 +1,5 @@
-"""The named protocols: `upstream` (what released LongVT checkpoints were evaluated with) and `longvt-plugins` (ours).
+"""The named protocols: `upstream` (what released LongVT checkpoints were evaluated with), `longvt-plugins` (ours)
+and `longvt-tools` (ours plus the registry's subtitle search).
 
 Facts for `upstream` are those of LongVT's `examples/eval/run_eval.sh` + lmms-eval's `async_openai` with
 `mcp_server_path` + LongVT's task folders + `custom_rewards/lmms_lab_recipe.py` (see docs/protocols.md for each
@@ -7,7 +8,10 @@ field's source and the places we could not match byte for byte).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from longvt_plugins.core.budget import PAPER_SKIM, SKIM, CropBudget
+from longvt_plugins.core.protocols import upstream_questions
 from longvt_plugins.core.protocols.spec import (
     Presentation,
     Protocol,
@@ -25,14 +29,25 @@ UPSTREAM = Protocol(
         "in the prompt, the MCP crop_video schema with video_path offered to every task, LongVT's prompts, "
         "49,152 new tokens per request for tool tasks, no turn cap, rule -> math-verify -> judge scoring."
     ),
+    # The question text itself is the task's upstream framing (core.protocols.upstream_questions), whitespace
+    # included: upstream's tasks strip it or not, task by task, so it is never stripped again here.
     prompts=(
         # Tool tasks: one user turn, question + " " + the tool prompt, no system prompt. The reported VideoMME
         # task (videomme_w_subtitle_reward_tool) has no doc_to_messages, so it sends no tool prompt at all.
-        ("tool", StylePrompt(instruction="upstream_tool", per_benchmark=(("videomme", ""),))),
-        ("think", StylePrompt(system="upstream_think_system")),
+        (
+            "tool",
+            StylePrompt(instruction="upstream_tool", per_benchmark=(("videomme", ""),), strip_question=False),
+        ),
+        ("think", StylePrompt(system="upstream_think_system", strip_question=False)),
+        # Non-think: VideoSIAH is lmms-eval's longvt_non_think (question + " " + its post prompt); the three
+        # multiple-choice benchmarks ran lmms-eval's built-in tasks, whose framing is the whole prompt.
         (
             "non_think",
-            StylePrompt(instruction="upstream_non_think", mcq_instruction="upstream_non_think_mcq"),
+            StylePrompt(
+                instruction="upstream_non_think",
+                per_benchmark=(("videomme", ""), ("lvbench", ""), ("videommmu", "")),
+                strip_question=False,
+            ),
         ),
     ),
     presentation=Presentation(
@@ -60,7 +75,7 @@ UPSTREAM = Protocol(
         # LongVT's task YAMLs: longvt_tool.yaml and lvbench_tool.yaml kept 4,096 when the VideoMME and VideoMMMU
         # tool tasks were raised to 49,152 (LongVT issue #19).
         # Non-think rows of the multiple-choice benchmarks ran lmms-eval's built-in tasks (videomme_w_subtitle,
-        # lvbench: 16 new tokens; video_mmmu: 1,024); their prompts are not reproduced (docs/protocols.md).
+        # lvbench: 16 new tokens; video_mmmu: 1,024), with their prompts (core.protocols.upstream_questions).
         per_benchmark=(
             ("videosiah", "tool", 4096),
             ("lvbench", "tool", 4096),
@@ -78,6 +93,9 @@ UPSTREAM = Protocol(
         judge_model="Qwen/Qwen3-235B-A22B",
         answer_source="first_answer_tag_of_response",
         recipe="longvt",
+        # Non-think rows of these ran lmms-eval's built-in tasks (videomme_w_subtitle, lvbench, video_mmmu), so
+        # their own process_results scored them: the first option letter (VideoMMMU open rows: its MMMU parser).
+        non_think_builtin=("videomme", "lvbench", "videommmu"),
     ),
     chat_template="qwen2_5_vl_tools_compact.jinja",  # the compact form its checkpoints were trained on
     wire="lmms_eval_async_openai",
@@ -85,7 +103,8 @@ UPSTREAM = Protocol(
     turn_cap=None,
     max_tool_calls=None,
     skim_frames_by_model=(("sft", 512),),
-    question_framing="upstream",  # VideoMME: core.protocols.subtitles
+    question_framing="upstream",  # each task's text as upstream built it: core.protocols.upstream_questions
+    question_prompts=upstream_questions.PROMPTS,
     notes=(
         "Only the latest tool round's outputs are resent (async_openai's loop keeps every assistant turn but "
         "only the last round's tool messages); the wire shape does the same.",
@@ -122,7 +141,21 @@ LONGVT_PLUGINS = Protocol(
     max_tool_calls=5,
 )
 
-PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (UPSTREAM, LONGVT_PLUGINS)}
+LONGVT_TOOLS = replace(
+    LONGVT_PLUGINS,
+    name="longvt-tools",
+    description=(
+        "longvt-plugins plus search_subtitles(query, start_time, end_time) over the sample's own subtitle file "
+        "(core.tools), offered beside crop_video in the tool style; each tool has its own cap of 5 calls."
+    ),
+    prompts=(
+        ("tool", StylePrompt(system="agent_system", instruction="agent_tools", joiner="\n\n")),
+        *LONGVT_PLUGINS.prompts[1:],
+    ),
+    tool=replace(LONGVT_PLUGINS.tool, also_offered=("search_subtitles",)),
+)
+
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (UPSTREAM, LONGVT_PLUGINS, LONGVT_TOOLS)}
 # Names used before protocols were complete objects: "custom" was our defaults; "paper" fixed only the paper's
 # frame and token budgets, and its purpose - numbers comparable with the paper - is what `upstream` now does whole.
 ALIASES = {"custom": "longvt-plugins", "ours": "longvt-plugins", "paper": "upstream"}

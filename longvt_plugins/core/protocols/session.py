@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from longvt_plugins.core.families import DEFAULT_FAMILY
 from longvt_plugins.core.protocols import messages as wire
 from longvt_plugins.core.protocols.context import (
     clamp_new_tokens,
@@ -51,7 +52,15 @@ class ProtocolSession:
         return wire.tools_for(self.protocol, self.style)
 
     def initial_messages(
-        self, question: str, frames: list[Any], timestamps: list[float], info: Any, video_path: str
+        self,
+        question: str,
+        frames: list[Any],
+        timestamps: list[float],
+        info: Any,
+        video_path: str,
+        *,
+        family: str = DEFAULT_FAMILY,
+        label_times: list[float] | None = None,
     ) -> list[dict[str, Any]]:
         self._prompt_path = video_path
         return wire.initial_messages(
@@ -64,10 +73,12 @@ class ProtocolSession:
             video_path=video_path,
             benchmark=self.benchmark,
             multiple_choice=self.multiple_choice,
+            family=family,
+            label_times=label_times,
         )
 
-    def tool_content(self, result: Any) -> list[dict[str, Any]]:
-        return wire.tool_content(self.protocol, result)
+    def tool_content(self, result: Any, family: str = DEFAULT_FAMILY) -> list[dict[str, Any]]:
+        return wire.tool_content(self.protocol, result, family)
 
     # ------------------------------------------------------------------ how calls are run
     def run_crop(self, tool: Any, arguments: dict[str, Any]) -> Any:

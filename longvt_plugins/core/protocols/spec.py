@@ -42,6 +42,8 @@ class StylePrompt:
 
     `joiner` goes between the question and the instruction. `mcq_instruction` replaces `instruction` for
     multiple-choice items when set. `per_benchmark` overrides the instruction for one benchmark ("" = none).
+    `strip_question` False: the question is sent with the whitespace the task's framing gave it (upstream's
+    tasks decided per task whether to strip; `core.protocols.upstream_questions`).
     """
 
     system: str | None = None
@@ -49,6 +51,7 @@ class StylePrompt:
     mcq_instruction: str | None = None
     joiner: str = " "
     per_benchmark: tuple[tuple[str, str], ...] = ()
+    strip_question: bool = True
 
     def instruction_for(self, benchmark: str | None, multiple_choice: bool) -> str | None:
         for name, prompt in self.per_benchmark:
@@ -81,6 +84,8 @@ class ToolSpec:
         False  # False: the caller's calls-per-turn cap holds (ours: 1); True: every call runs
     )
     malformed_call: str = "retry"  # "retry": the model is told how to write the call; "end": the sample ends
+    # Registry tools (core.tools) offered beside crop_video in the same styles, e.g. ("search_subtitles",).
+    also_offered: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,9 @@ class ScoringSpec:
     # Set: LongVT's own scorer decides (core.protocols.upstream_scoring, that recipe) over the harness's whole
     # response string - `chain`, `answer_source` and `judge_prompt` then only describe it for the card.
     recipe: str | None = None
+    # Benchmarks whose non-think rows are scored by lmms-eval's built-in task's own `process_results` (its option
+    # letter / MMMU parser; no judge, no format), as upstream ran them (`lmms_eval.builtin_scoring`).
+    non_think_builtin: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,8 @@ class Protocol:
     # Whose wording a benchmark's question carries where the two differ (VideoMME's subtitle block): a task
     # offers each framing on its question part (`longvt_framings`), the model picks this protocol's.
     question_framing: str = "longvt-plugins"
+    # Prompt names the question framing joins into the question text (hashed into the card with the others).
+    question_prompts: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
 
     # ------------------------------------------------------------------ lookups
@@ -202,6 +212,7 @@ class Protocol:
         names.update(
             n for n in (self.presentation.path_text, self.scoring.judge_prompt, self.tool.error) if n
         )
+        names.update(self.question_prompts)
         if self.tool.response != "frames_only":
             names.add(self.tool.response)
         return {name: load_prompt(name) for name in sorted(names)}
@@ -217,6 +228,17 @@ class Protocol:
     def card(self) -> dict[str, Any]:
         """The protocol as JSON: every field, plus a hash of each prompt text and of the tool schema as sent."""
         body = asdict(self)
+        if not self.scoring.non_think_builtin:  # unset: the card (and its id) as before
+            del body["scoring"]["non_think_builtin"]
+        if not self.tool.also_offered:  # crop_video alone: the card (and its id) as before
+            del body["tool"]["also_offered"]
+        else:
+            from longvt_plugins.core.tools import tool_schemas
+
+            body["also_offered_schema_sha256"] = {
+                s["function"]["name"]: _sha(json.dumps(s, sort_keys=True))
+                for s in tool_schemas(self.tool.also_offered)
+            }
         body["prompt_sha256"] = {name: _sha(text) for name, text in self.texts().items()}
         body["tool_schema_sha256"] = _sha(json.dumps(self.tool_schema(), sort_keys=True))
         body["id"] = _sha(json.dumps(body, sort_keys=True, default=str))

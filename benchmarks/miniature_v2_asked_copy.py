@@ -1,0 +1,131 @@
+"""Diagnostic (not a speed target): does the number of skim frames decide whether a v2 student learns the asked copy?
+
+The second v2 GPU run (BENCHMARKS.md, "Miniature v2") learned the format and the listing but not "Asked: X": after
+"Asked:" the `s` student named a colour the skim shows, not the question's. Every skim frame is calibrated onto a
+colour word's embedding (`miniature.model.calibrate_projector`), so the question's one colour word competes with
+16-64 frame tokens that look like colour words (v1's skim had 8). This isolates the step on the oracle's own first
+turns (rendered as SFT renders them: `v2.probe`), split by skim length, and trains a fresh student on each part
+alone with the loss on the colour token only (AdamW, batch 1, vision tower frozen, as v1's
+`benchmarks/miniature_asked_copy.py`). Accuracy is teacher-forced: is the asked colour the argmax after
+"<think>Asked:" among the 8 bright colours, on held-out traces of the same skim lengths (set (a)). Chance is 1/8.
+
+    python benchmarks/miniature_v2_asked_copy.py --work runs/v2-asked --frames short --steps 300
+    python benchmarks/miniature_v2_asked_copy.py --work runs/v2-asked --frames long --steps 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import time
+from pathlib import Path
+
+_ASKED = re.compile(r"^<think>Asked: (\w+)\.")
+SHORT, LONG = 32, 56  # skim frames: "short" <= SHORT (videos <= 128 s), "long" >= LONG (>= 224 s)
+
+
+def examples(rows: list[dict], processor) -> list[tuple[dict, int, int]]:
+    """(model inputs up to "Asked:", target colour id, skim frames) for each trace row."""
+    import torch
+
+    from longvt_plugins.core.trace_rows import parse_row
+    from longvt_plugins.lmms_engine import render
+    from longvt_plugins.lmms_engine.media import MediaLoader
+    from longvt_plugins.lmms_engine.processor import longvt_template
+
+    merge = processor.image_processor.merge_size**2
+    loader, out = MediaLoader(None), []
+    for row in rows:
+        first = next(m for m in row["messages"] if m["role"] == "assistant")
+        colour = _ASKED.match(first["content"][0]["text"]).group(1)
+        turn = {"role": "assistant", "content": [{"type": "text", "text": f"<think>Asked: {colour}."}],
+                "loss_span": f" {colour}"}  # fmt: skip
+        messages = [*row["messages"][: row["messages"].index(first)], turn]
+        trace = parse_row(dict(row, messages=messages), row["id"])
+        material = loader.load(trace)
+        px = processor.image_processor(images=material.images, return_tensors="pt")
+        ids, labels = render.encode(
+            processor, material.messages, image_tokens=[int(g.prod()) // merge for g in px["image_grid_thw"]],
+            video_tokens=[], tools=trace.tools, chat_template=longvt_template(),
+        )  # fmt: skip
+        pos = next(i for i, label in enumerate(labels) if label != -100)  # the colour token (loss_span)
+        inputs = {"input_ids": torch.tensor([ids[:pos]]), "pixel_values": px["pixel_values"],
+                  "image_grid_thw": px["image_grid_thw"]}  # fmt: skip
+        out.append((inputs, ids[pos], len(material.images)))
+    return out
+
+
+def accuracy(model, data, choices: list[int]) -> float:
+    import torch
+
+    right = 0
+    with torch.no_grad():
+        for inputs, target, _ in data:
+            logits = model(**inputs).logits[0, -1, choices]
+            right += choices[int(logits.argmax())] == target
+    return right / max(len(data), 1)
+
+
+def main() -> None:
+    import torch
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    from longvt_plugins.miniature.task import SCENE_COLOURS
+    from longvt_plugins.miniature.v2.probe import held_out_traces
+    from longvt_plugins.miniature.v2.student import make_student_v2
+    from longvt_plugins.miniature.v2.train import build_training_rows
+    from longvt_plugins.pipeline.store import read_jsonl
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--work", type=Path, default=Path("runs/v2-asked"))
+    ap.add_argument("--frames", choices=["short", "long"], required=True)
+    ap.add_argument("--videos", type=int, default=240, help="training videos (both lengths are drawn)")
+    ap.add_argument("--held-out", type=int, default=100, help="set (a) traces (both lengths are drawn)")
+    ap.add_argument("--max-train", type=int, default=48, help="training traces kept (the same for both lengths)")
+    ap.add_argument("--size", default="s")
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    a = ap.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    work = a.work.resolve()
+    report = work / "data" / "report.json"
+    if not report.exists():
+        build_training_rows(work, a.videos, shards=1, drills=False)
+    keep = (lambda n: n <= SHORT) if a.frames == "short" else (lambda n: n >= LONG)
+    student = make_student_v2(work / f"student-{a.size}-{a.frames}", a.size)
+    processor = AutoProcessor.from_pretrained(student)
+    train = [e for e in examples(read_jsonl(work / "data" / "traces.jsonl"), processor) if keep(e[2])][: a.max_train]
+    held = [e for e in examples(held_out_traces(work, "a_new_seeds", a.held_out), processor) if keep(e[2])]
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(student)
+    for p in model.model.visual.parameters():
+        p.requires_grad_(False)
+    choices = [processor.tokenizer.encode(" " + c, add_special_tokens=False)[0] for c in SCENE_COLOURS]
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=a.lr, weight_decay=0.0)
+    rng, curve, t0 = random.Random(0), [], time.perf_counter()
+    model.eval()
+    curve.append({"step": 0, "held_out": accuracy(model, held, choices)})
+    for step in range(1, a.steps + 1):
+        model.train()
+        inputs, target, _ = train[rng.randrange(len(train))]
+        logits = model(**inputs).logits[0, -1]
+        loss = torch.nn.functional.cross_entropy(logits[None], torch.tensor([target]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 50 == 0 or step == a.steps:
+            model.eval()
+            curve.append(
+                {"step": step, "held_out": accuracy(model, held, choices), "loss": round(loss.item(), 3)}
+            )
+            print(json.dumps(curve[-1]), flush=True)
+    result = {"frames": a.frames, "skim_frames": [SHORT, LONG], "size": a.size, "lr": a.lr, "train": len(train),
+              "held_out": len(held), "curve": curve, "wall_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
+    (work / f"asked-{a.frames}-{a.size}.json").write_text(json.dumps(result, indent=1))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
