@@ -83,7 +83,9 @@ def main() -> None:
     ap.add_argument("--frames", choices=["short", "long"], required=True)
     ap.add_argument("--videos", type=int, default=240, help="training videos (both lengths are drawn)")
     ap.add_argument("--held-out", type=int, default=100, help="set (a) traces (both lengths are drawn)")
-    ap.add_argument("--max-train", type=int, default=48, help="training traces kept (the same for both lengths)")
+    ap.add_argument(
+        "--max-train", type=int, default=48, help="training traces kept (the same for both lengths)"
+    )
     ap.add_argument("--size", default="s")
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -97,7 +99,9 @@ def main() -> None:
     keep = (lambda n: n <= SHORT) if a.frames == "short" else (lambda n: n >= LONG)
     student = make_student_v2(work / f"student-{a.size}-{a.frames}", a.size)
     processor = AutoProcessor.from_pretrained(student)
-    train = [e for e in examples(read_jsonl(work / "data" / "traces.jsonl"), processor) if keep(e[2])][: a.max_train]
+    train = [e for e in examples(read_jsonl(work / "data" / "traces.jsonl"), processor) if keep(e[2])][
+        : a.max_train
+    ]
     held = [e for e in examples(held_out_traces(work, "a_new_seeds", a.held_out), processor) if keep(e[2])]
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(student)
     for p in model.model.visual.parameters():
