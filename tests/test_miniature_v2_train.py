@@ -112,3 +112,25 @@ def test_v2_sft_row_renders_the_same_prompt_and_frames_as_the_agent(data, tmp_pa
     assert len(material.images) == len(final_images) > 16 + 4  # the whole skim and the crop
     for a, b in zip(material.images, final_images, strict=True):
         assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_probe_scores_every_trained_token_of_each_turn_by_kind(data, tmp_path):
+    """`v2.probe` on an untrained student: one asked colour per trace, turn 2 only for traces that crop, every
+    trained token counted once, and no whole turn right (an untrained model reproduces none)."""
+    from longvt_plugins.core.rowfile import check_rows
+    from longvt_plugins.miniature.v2.probe import probe_rows
+    from longvt_plugins.miniature.v2.student import make_student_v2
+
+    _, report = data
+    rows = [row for _, row in check_rows(report["paths"]["traces"]).rows]
+    out = probe_rows(make_student_v2(tmp_path / "student", "xs"), rows)
+    cropping = sum(any(m["role"] == "tool" for m in r["messages"]) for r in rows)
+    assert out["rows"] == len(rows) and out["tokens"]["turn1/asked"] == len(rows)
+    turn2 = sum(n for k, n in out["tokens"].items() if k.startswith("turn2/"))
+    assert (turn2 > 0) == (cropping > 0)
+    assert all(0.0 <= v <= 1.0 for v in out["token_accuracy"].values())
+    assert out["turn_exact"]["turn1"] == 0.0
+    # every digit of the listing's timestamps is a "digit" token, every skim reading a "colour" token
+    first = [next(m for m in r["messages"] if m["role"] == "assistant")["content"][0]["text"] for r in rows]
+    skim_words = sum(len(t.split("Skim:")[1].split(",")) for t in first)
+    assert out["tokens"]["turn1/colour"] >= skim_words
