@@ -19,6 +19,7 @@ import io
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -165,7 +166,8 @@ def run_agent(
 
     `session` (a `core.protocols.session.ProtocolSession`): the protocol decides the first turn, the tools, each
     tool turn, the frame budgets, the turn cap and each request's `max_tokens` (clamped to the context left);
-    `budgets` (only its max_calls_per_turn is kept) and `style` are then taken from it.
+    `budgets` (only its max_calls_per_turn is kept, unless the protocol names its own) and `style` are then taken
+    from it.
     """
     if session is not None:
         budgets, style = session_budgets(session, budgets), session.style
@@ -228,6 +230,9 @@ class _Run:
         self.tools: list[dict[str, Any]] = []  # the schemas offered
         self.bound: dict[str, Any] = {}  # each offered schema's registry tool, bound to this sample
         self.session: Any = None  # a ProtocolSession, when a protocol shapes the run
+        self.calls_made: dict[
+            str, int
+        ] = {}  # calls that reached each tool so far (refused ones do not count)
         self.used = 0  # generated tokens so far
         # The model family the backend serves (its checkpoint's config); servers we know nothing of: Qwen2.5-VL.
         self.family: str = check_family(getattr(backend, "family", None) or DEFAULT_FAMILY)
@@ -381,10 +386,24 @@ class _Run:
         return "length" if out.finish_reason == "length" else "no_answer"
 
     def run_tools(self, record: TurnRecord, calls: list, parse_errors: list[str]) -> None:
-        """Answer every call of the turn (and every unparsable one) with a tool message."""
+        """Answer every call of the turn (and every unparsable one) with a tool message, in call order.
+
+        The calls the turn's budget admits run concurrently (decoding releases the GIL); each tool still sees its
+        own call count in call order, so the results are those of running the calls one after another."""
         t_tool = time.perf_counter()
-        for i, (cid, name, args) in enumerate(calls):
-            self.messages.append(self.run_call(record, i, cid, name, args))
+        plans = self.plan_turn(calls)
+        runnable = [k for k, plan in enumerate(plans) if plan[0] is None]
+        outcomes: dict[int, tuple[Any, float]] = {}
+        if len(runnable) > 1:
+            with ThreadPoolExecutor(max_workers=len(runnable), thread_name_prefix="longvt-tool") as pool:
+                futures = {
+                    k: pool.submit(self.execute_call, calls[k][1], calls[k][2], plans[k]) for k in runnable
+                }
+                outcomes = {k: f.result() for k, f in futures.items()}
+        else:
+            outcomes = {k: self.execute_call(calls[k][1], calls[k][2], plans[k]) for k in runnable}
+        for k, (cid, name, args) in enumerate(calls):
+            self.messages.append(self.record_call(record, cid, name, args, plans[k][0], outcomes.get(k)))
         for k, err in enumerate(parse_errors):
             text = f'Error: {err} Write the call as <tool_call>{{"name": ..., "arguments": {{...}}}}</tool_call>.'
             self.messages.append(
@@ -398,6 +417,35 @@ class _Run:
         record.tool_s = time.perf_counter() - t_tool
         self.timings["tool_s"] += record.tool_s
 
+    def plan_turn(self, calls: list) -> list[tuple[str | None, int, Any]]:
+        """For each call, in call order: (refusal text or None, the tool's calls made before it, the tool that
+        runs it). Refused calls never reach a tool, so they do not count against its cap."""
+        refusals = [self.refusal(k, name, args) for k, (_, name, args) in enumerate(calls)]
+        frames = self.session.frames_per_turn() if self.session is not None else None
+        crop_tool = self.tool
+        if frames is not None and self.tool is not None:
+            # The turn's crop frames are shared equally by its crops; crops beyond what the budget can give the
+            # minimum number of frames each are refused.
+            fits = max(frames // self.tool.budget.min_frames, 0)
+            crops = [k for k, (_, name, _) in enumerate(calls) if name == TOOL_NAME and refusals[k] is None]
+            for k in crops[fits:]:
+                refusals[k] = (
+                    f"Error: the {frames} crop_video frames of one turn are taken by the earlier crops of this "
+                    "turn; this one was skipped. Look at the frames you got, then call again if needed."
+                )
+            admitted = len(crops[:fits])
+            if admitted:
+                crop_tool = self.tool.with_max_frames(min(self.tool.budget.max_frames, frames // admitted))
+        plans: list[tuple[str | None, int, Any]] = []
+        for (_, name, _), refusal in zip(calls, refusals, strict=True):
+            if refusal is not None:
+                plans.append((refusal, 0, None))
+                continue
+            made = self.calls_made.get(name, 0)
+            self.calls_made[name] = made + 1
+            plans.append((None, made, crop_tool if name == TOOL_NAME else self.bound[name]))
+        return plans
+
     def refusal(self, position: int, name: str, args: dict[str, Any]) -> str | None:
         """Why a call is not run (text the model reads), or None when it runs."""
         if name not in self.bound:
@@ -410,54 +458,64 @@ class _Run:
             per_turn = self.session.calls_per_turn(per_turn)
         if position >= per_turn and name != TOOL_NAME:
             return (
-                f"Error: only {self.budgets.max_calls_per_turn} tool call(s) per turn are run; this one was "
+                f"Error: only {per_turn} tool call(s) per turn are run; this one was "
                 "skipped. Look at what you got, then call again if needed."
             )
         if position >= per_turn:
             return (
-                f"Error: only {self.budgets.max_calls_per_turn} {TOOL_NAME} call(s) per turn are run; this one was "
+                f"Error: only {per_turn} {TOOL_NAME} call(s) per turn are run; this one was "
                 "skipped. Look at the frames you got, then call again if needed."
             )
         if "__invalid__" in args:
             return f"Error: the arguments of this call are not a JSON object: {args['__invalid__']!r}"
         return None
 
-    def run_call(
-        self, record: TurnRecord, position: int, call_id: str, name: str, args: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Run one call (or refuse it with a reason the model can read); returns the tool message."""
-        trace = self.trace
-        refusal = self.refusal(position, name, args)
-        index = len(trace.crops) + 1
+    def execute_call(self, name: str, args: dict[str, Any], plan: tuple) -> tuple[Any, float]:
+        """Run one admitted call on its tool (any thread); (result, seconds). Tools never raise."""
+        _, made, tool = plan
         t0 = time.perf_counter()
-        if refusal is not None:
+        if name != TOOL_NAME:  # another registry tool: its own checks and rendering
+            result = tool.execute(args, calls_made=made)
+        elif self.session is not None:
+            result = self.session.run_crop(tool, args, calls_made=made)
+        else:
+            result = tool.execute(args, calls_made=made)
+        return result, time.perf_counter() - t0
+
+    def record_call(
+        self,
+        record: TurnRecord,
+        call_id: str,
+        name: str,
+        args: dict[str, Any],
+        refusal: str | None,
+        outcome: tuple[Any, float] | None,
+    ) -> dict[str, Any]:
+        """The trace record and the tool message of one call (run, or refused with a reason the model reads)."""
+        trace = self.trace
+        index = len(trace.crops) + 1
+        if refusal is not None or outcome is None:
+            text = refusal or "Error: this call was not run."
             crop = CropRecord(
                 index=index,
                 turn=record.index,
                 call_id=call_id,
                 arguments=args,
                 ok=False,
-                text=refusal,
-                error=refusal,
+                text=text,
+                error=text,
             )
-            content: list[dict[str, Any]] = [{"type": "text", "text": refusal}]
-        elif name != TOOL_NAME:  # another registry tool: its own checks and rendering
-            result = self.bound[name].execute(args)
-            stamps = [float(t) for t in result.timestamps]
-            parts = result.content_parts(self.family)
+            content: list[dict[str, Any]] = [{"type": "text", "text": text}]
+            crop.elapsed_s = 0.0
         else:
-            result = (
-                self.session.run_crop(self.tool, args)
-                if self.session is not None
-                else self.tool.execute(args)
-            )
+            result, elapsed = outcome
             stamps = [float(t) for t in result.timestamps]
-            parts = (
-                self.session.tool_content(result, self.family)
-                if self.session is not None
-                else result.content_parts(self.family)
-            )
-        if refusal is None:
+            if name != TOOL_NAME:
+                parts = result.content_parts(self.family)
+            elif self.session is not None:
+                parts = self.session.tool_content(result, self.family)
+            else:
+                parts = result.content_parts(self.family)
             content = _tag_images(parts, self.book, f"crop{index}", stamps)
             window = result.window if result.ok else None
             crop = CropRecord(
@@ -474,7 +532,7 @@ class _Run:
                 error=None if result.ok else f"{result.error}: {result.text}",
             )
             record.frames.extend(stamps)
-        crop.elapsed_s = time.perf_counter() - t0
+            crop.elapsed_s = elapsed
         trace.crops.append(crop)
         record.crops.append(index)
         self.emit(AgentEvent("crop", {"crop": crop}))

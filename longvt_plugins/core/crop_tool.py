@@ -12,7 +12,7 @@ import math
 import os
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from PIL import Image
@@ -259,6 +259,15 @@ class CropVideoTool:
         self.calls = 0
         self._lock = threading.Lock()
         self._info: VideoInfo | None = None
+
+    def with_max_frames(self, max_frames: int) -> CropVideoTool:
+        """The same video under a smaller per-call frame cap (a turn's frame budget shared by its crops); it
+        reuses this tool's probe and counts its own calls (hosts pass `calls_made`)."""
+        if max_frames >= self.budget.max_frames:
+            return self
+        other = CropVideoTool(self.video_path, replace(self.budget, max_frames=int(max_frames)))
+        other._info = self._info
+        return other
 
     @property
     def info(self) -> VideoInfo:

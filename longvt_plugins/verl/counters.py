@@ -20,20 +20,34 @@ CROP_FRAMES = "crop_frames"  # frames returned to the model, all calls together
 CROP_WINDOWS = (
     "crop_windows"  # [start, end] (seconds) actually sampled, one per successful call, in call order
 )
+SEARCH_CALLS = "search_calls"  # search_subtitles calls that reached the tool (including failed ones)
+SEARCH_ERRORS = "search_errors"  # of those, calls answered with an error text
 INVALID_TOOL_CALLS = "invalid_tool_calls"  # unparseable tool calls and calls to tools that do not exist
 # verl's trainer logs tool_call_counts/{min,max,mean} when a column of this name exists.
 TOOL_CALL_COUNTS = "tool_call_counts"
 
 
 def counter_defaults() -> dict[str, Any]:
-    return {CROP_CALLS: 0, CROP_ERRORS: 0, CROP_FRAMES: 0, CROP_WINDOWS: [], INVALID_TOOL_CALLS: 0}
+    return {
+        CROP_CALLS: 0,
+        CROP_ERRORS: 0,
+        CROP_FRAMES: 0,
+        CROP_WINDOWS: [],
+        SEARCH_CALLS: 0,
+        SEARCH_ERRORS: 0,
+        INVALID_TOOL_CALLS: 0,
+    }
 
 
 def fill_defaults(extra_fields: dict[str, Any]) -> dict[str, Any]:
     """Add missing counters in place (never overwrites) and refresh the total; returns the same dict."""
     for key, value in counter_defaults().items():
         extra_fields.setdefault(key, value)
-    extra_fields[TOOL_CALL_COUNTS] = int(extra_fields[CROP_CALLS]) + int(extra_fields[INVALID_TOOL_CALLS])
+    extra_fields[TOOL_CALL_COUNTS] = (
+        int(extra_fields[CROP_CALLS])
+        + int(extra_fields[SEARCH_CALLS])
+        + int(extra_fields[INVALID_TOOL_CALLS])
+    )
     return extra_fields
 
 

@@ -81,13 +81,14 @@ class ProtocolSession:
         return wire.tool_content(self.protocol, result, family)
 
     # ------------------------------------------------------------------ how calls are run
-    def run_crop(self, tool: Any, arguments: dict[str, Any]) -> Any:
-        """One crop_video call on the bound tool, with the protocol's checks and texts -> CropResult."""
+    def run_crop(self, tool: Any, arguments: dict[str, Any], *, calls_made: int | None = None) -> Any:
+        """One crop_video call on the bound tool, with the protocol's checks and texts -> CropResult.
+        `calls_made`: the trajectory's crop calls before this one (upstream has no cap and ignores it)."""
         if self.protocol.tool.checks == "upstream":
             from longvt_plugins.core.protocols import upstream_tool
 
             return upstream_tool.execute(tool, arguments, self._prompt_path)
-        return tool.execute(arguments)
+        return tool.execute(arguments, calls_made=calls_made)
 
     def unknown_tool_text(self, name: str) -> str | None:
         """The tool message for a call of a tool that does not exist (None: the caller's own text)."""
@@ -98,7 +99,15 @@ class ProtocolSession:
         return None
 
     def calls_per_turn(self, default: int) -> int:
-        return 10**9 if self.protocol.tool.all_calls_run else default
+        """How many calls of one turn run: every one (upstream), the protocol's budget, else the caller's."""
+        if self.protocol.tool.all_calls_run:
+            return 10**9
+        named = self.protocol.tool.calls_per_turn
+        return default if named is None else named
+
+    def frames_per_turn(self) -> int | None:
+        """The crop frames one turn may return, shared by its crop_video calls (None: each crop's own cap)."""
+        return self.protocol.tool.frames_per_turn
 
     def resends_server_text(self) -> bool:
         """Whether an assistant turn with tool calls goes back with the server's text untouched (lmms-eval's

@@ -86,6 +86,11 @@ class ToolSpec:
     malformed_call: str = "retry"  # "retry": the model is told how to write the call; "end": the sample ends
     # Registry tools (core.tools) offered beside crop_video in the same styles, e.g. ("search_subtitles",).
     also_offered: tuple[str, ...] = ()
+    # The per-turn budget (None: not named; the caller's max_calls_per_turn holds and crops keep their own cap).
+    # calls_per_turn: calls of one turn that run (concurrently), the rest are refused with a readable error;
+    # frames_per_turn: the crop frames of one turn, shared equally by its crop_video calls.
+    calls_per_turn: int | None = None
+    frames_per_turn: int | None = None
 
 
 @dataclass(frozen=True)
@@ -239,6 +244,9 @@ class Protocol:
                 s["function"]["name"]: _sha(json.dumps(s, sort_keys=True))
                 for s in tool_schemas(self.tool.also_offered)
             }
+        for key in ("calls_per_turn", "frames_per_turn"):  # no per-turn budget named: the card as before
+            if body["tool"][key] is None:
+                del body["tool"][key]
         body["prompt_sha256"] = {name: _sha(text) for name, text in self.texts().items()}
         body["tool_schema_sha256"] = _sha(json.dumps(self.tool_schema(), sort_keys=True))
         body["id"] = _sha(json.dumps(body, sort_keys=True, default=str))
