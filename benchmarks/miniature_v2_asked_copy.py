@@ -30,12 +30,9 @@ def examples(rows: list[dict], processor) -> list[tuple[dict, int, int]]:
     """(model inputs up to "Asked:", target colour id, skim frames) for each trace row."""
     import torch
 
-    from longvt_plugins.core.trace_rows import parse_row
-    from longvt_plugins.lmms_engine import render
     from longvt_plugins.lmms_engine.media import MediaLoader
-    from longvt_plugins.lmms_engine.processor import longvt_template
+    from longvt_plugins.miniature.v2.probe import encode_row
 
-    merge = processor.image_processor.merge_size**2
     loader, out = MediaLoader(None), []
     for row in rows:
         first = next(m for m in row["messages"] if m["role"] == "assistant")
@@ -43,17 +40,11 @@ def examples(rows: list[dict], processor) -> list[tuple[dict, int, int]]:
         turn = {"role": "assistant", "content": [{"type": "text", "text": f"<think>Asked: {colour}."}],
                 "loss_span": f" {colour}"}  # fmt: skip
         messages = [*row["messages"][: row["messages"].index(first)], turn]
-        trace = parse_row(dict(row, messages=messages), row["id"])
-        material = loader.load(trace)
-        px = processor.image_processor(images=material.images, return_tensors="pt")
-        ids, labels = render.encode(
-            processor, material.messages, image_tokens=[int(g.prod()) // merge for g in px["image_grid_thw"]],
-            video_tokens=[], tools=trace.tools, chat_template=longvt_template(),
-        )  # fmt: skip
+        ids, labels, px, frames = encode_row(processor, dict(row, messages=messages), loader)
         pos = next(i for i, label in enumerate(labels) if label != -100)  # the colour token (loss_span)
         inputs = {"input_ids": torch.tensor([ids[:pos]]), "pixel_values": px["pixel_values"],
                   "image_grid_thw": px["image_grid_thw"]}  # fmt: skip
-        out.append((inputs, ids[pos], len(material.images)))
+        out.append((inputs, ids[pos], frames))
     return out
 
 

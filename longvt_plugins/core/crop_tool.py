@@ -211,9 +211,9 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def parse_crop_arguments(arguments: Any) -> tuple[float, float, list[str]]:
-    """(start, end, notes) from a dict or a JSON object string. Raises ArgumentError with a model-readable text."""
-    notes: list[str] = []
+def json_object_arguments(arguments: Any, example: str) -> dict:
+    """A tool call's arguments as a dict, from a dict or a JSON object string (every tool's first check); raises
+    ArgumentError naming `example`, a JSON object the tool would accept."""
     if isinstance(arguments, (str, bytes)):
         try:
             arguments = json.loads(arguments)
@@ -221,9 +221,15 @@ def parse_crop_arguments(arguments: Any) -> tuple[float, float, list[str]]:
             raise ArgumentError(f"the arguments are not valid JSON ({e}).") from None
     if not isinstance(arguments, dict):
         raise ArgumentError(
-            f'the arguments must be a JSON object like {{"start_time": 10, "end_time": 20}}, '
-            f"got {type(arguments).__name__} {_short(arguments)}."
+            f"the arguments must be a JSON object like {example}, got {type(arguments).__name__} {_short(arguments)}."
         )
+    return arguments
+
+
+def parse_crop_arguments(arguments: Any) -> tuple[float, float, list[str]]:
+    """(start, end, notes) from a dict or a JSON object string. Raises ArgumentError with a model-readable text."""
+    notes: list[str] = []
+    arguments = json_object_arguments(arguments, '{"start_time": 10, "end_time": 20}')
     keys = {str(k) for k in arguments}
     extra = sorted(keys - set(ARGUMENT_NAMES) - IGNORED_LEGACY_KEYS)
     missing = [k for k in ARGUMENT_NAMES if k not in keys]

@@ -10,14 +10,13 @@ strings ("12.5", "12.5s", "1:02:03"), finite and >= 0, end after start.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from longvt_plugins.core.budget import CropBudget
-from longvt_plugins.core.crop_tool import ArgumentError, format_timestamps
+from longvt_plugins.core.crop_tool import ArgumentError, format_timestamps, json_object_arguments
 from longvt_plugins.core.crop_tool import _number as seconds_argument  # crop_video's own time rules
 from longvt_plugins.core.crop_tool import _short as short_json
 from longvt_plugins.core.families import DEFAULT_FAMILY
@@ -76,16 +75,7 @@ class SearchResult:
 
 def parse_search_arguments(arguments: Any) -> tuple[str, float | None, float | None]:
     """(query, start, end) from a dict or a JSON object string. Raises ArgumentError with a model-readable text."""
-    if isinstance(arguments, (str, bytes)):
-        try:
-            arguments = json.loads(arguments)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise ArgumentError(f"the arguments are not valid JSON ({e}).") from None
-    if not isinstance(arguments, dict):
-        raise ArgumentError(
-            f'the arguments must be a JSON object like {{"query": "red car"}}, '
-            f"got {type(arguments).__name__} {short_json(arguments)}."
-        )
+    arguments = json_object_arguments(arguments, '{"query": "red car"}')
     keys = {str(k) for k in arguments}
     extra = sorted(keys - set(ARGUMENT_NAMES))
     if "query" not in keys or extra:

@@ -35,33 +35,40 @@ def _kind(piece: str, before: str) -> str:
     return "other"
 
 
+def encode_row(processor, row: dict, loader) -> tuple[list[int], list[int], dict, int]:
+    """(token ids, labels, image inputs, frames) of an SFT row, rendered exactly as the SFT processor renders it."""
+    from longvt_plugins.core.trace_rows import parse_row
+    from longvt_plugins.lmms_engine import render
+    from longvt_plugins.lmms_engine.processor import longvt_template
+
+    trace = parse_row(row, row.get("id", "?"))
+    material = loader.load(trace)
+    px = processor.image_processor(images=material.images, return_tensors="pt")
+    merge = processor.image_processor.merge_size**2
+    ids, labels = render.encode(
+        processor, material.messages, image_tokens=[int(g.prod()) // merge for g in px["image_grid_thw"]],
+        video_tokens=[], tools=trace.tools, chat_template=longvt_template(),
+    )  # fmt: skip
+    return ids, labels, px, len(material.images)
+
+
 def probe_rows(model_dir: str | Path, rows: list[dict], *, device: str = "cpu") -> dict:
     """Per-turn, per-kind teacher-forced argmax accuracy of `model_dir` on SFT trace rows."""
     import torch
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
-    from longvt_plugins.core.trace_rows import parse_row
-    from longvt_plugins.lmms_engine import render
     from longvt_plugins.lmms_engine.media import MediaLoader
-    from longvt_plugins.lmms_engine.processor import longvt_template
 
     processor = AutoProcessor.from_pretrained(model_dir)
     model = (
         Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir, dtype=torch.float32).to(device).eval()
     )
-    merge = processor.image_processor.merge_size**2
     tok = processor.tokenizer
     loader = MediaLoader(None)
     hits: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     exact: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for row in rows:
-        trace = parse_row(row, row.get("id", "?"))
-        material = loader.load(trace)
-        px = processor.image_processor(images=material.images, return_tensors="pt")
-        ids, labels = render.encode(
-            processor, material.messages, image_tokens=[int(g.prod()) // merge for g in px["image_grid_thw"]],
-            video_tokens=[], tools=trace.tools, chat_template=longvt_template(),
-        )  # fmt: skip
+        ids, labels, px, _ = encode_row(processor, row, loader)
         with torch.no_grad():
             logits = model(
                 input_ids=torch.tensor([ids], device=device),
