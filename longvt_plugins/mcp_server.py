@@ -1,9 +1,11 @@
-"""An MCP server exposing `crop_video(video_path, start_time, end_time)` for clients that only speak MCP
-(lmms-eval's `async_openai` model with `mcp_server_path=`), confined to one video root.
+"""An MCP server exposing `crop_video(video_path, start_time, end_time)` and `zoom_frame(video_path, time, bbox)` for
+clients that only speak MCP (lmms-eval's `async_openai` model with `mcp_server_path=`), confined to one video root.
 
 MCP passes the file as an argument, so the path is the attack surface: it is resolved to its real path (symlinks
 and `..` followed) and refused unless it lies inside `--video-root`. Everything else - argument checks, clamping,
-sampling, timestamps - is the in-process crop tool's.
+sampling, timestamps - is the in-process tools' (core.crop_tool, core.tools.zoom_frame). Each tool is declared here
+with its typed MCP signature (the registry's schemas have no `video_path`), so a new registry tool is one more
+function below, not an automatic listing.
 
 Run:  longvt mcp-serve --video-root DIR        (stdio)
       python -m longvt_plugins.mcp_server --video-root DIR
@@ -31,7 +33,10 @@ from mcp.server.mcpserver.exceptions import ToolError  # noqa: E402
 from mcp.types import ImageContent, TextContent  # noqa: E402
 from pydantic import Field  # noqa: E402
 
+from longvt_plugins.core.budget import ZoomBudget  # noqa: E402
 from longvt_plugins.core.crop_tool import CropBudget, CropVideoTool, format_timestamps  # noqa: E402
+from longvt_plugins.core.prompts import load_prompt  # noqa: E402
+from longvt_plugins.core.tools.zoom_frame import ZoomFrameTool  # noqa: E402
 
 SERVER_NAME = "longvt-crop-video"
 ROOT_ENV = "LONGVT_VIDEO_ROOT"
@@ -39,6 +44,11 @@ DESCRIPTION = (
     "Crop a video to the window from start_time to end_time (seconds) and return its frames, sampled more "
     "densely, each preceded by its timestamp. video_path is relative to the server's video root (an absolute "
     "path inside the root also works)."
+)
+
+ZOOM_DESCRIPTION = (
+    load_prompt("zoom_frame_description")
+    + " video_path is relative to the server's video root (an absolute path inside the root also works)."
 )
 
 
@@ -75,7 +85,7 @@ def encode_png(image) -> str:
 
 
 def build_server(video_root: str | os.PathLike, budget: CropBudget | None = None) -> MCPServer:
-    """An MCPServer (mcp 2.x) with one tool, `crop_video`, serving videos under `video_root` only."""
+    """An MCPServer (mcp 2.x) with `crop_video` and `zoom_frame`, serving videos under `video_root` only."""
     root = Path(os.path.realpath(video_root))
     if not root.is_dir():
         raise NotADirectoryError(f"--video-root {video_root} is not a directory")
@@ -104,6 +114,28 @@ def build_server(video_root: str | os.PathLike, budget: CropBudget | None = None
             content.append(ImageContent(type="image", data=encode_png(frame), mime_type="image/png"))
         content.append(TextContent(type="text", text=result.text))
         return content
+
+    zoom_budget = ZoomBudget(max_calls=sys.maxsize)
+
+    @server.tool(name="zoom_frame", description=ZOOM_DESCRIPTION)
+    def zoom_frame(
+        video_path: Annotated[str, Field(description="Path of the video, relative to the video root.")],
+        time: Annotated[float | str, Field(description=load_prompt("zoom_frame_time"))],
+        bbox: Annotated[list[float | str] | str, Field(description=load_prompt("zoom_frame_bbox"))],
+    ) -> list[TextContent | ImageContent]:
+        try:
+            path = resolve_inside(root, video_path)
+        except PathRefused as e:
+            raise ToolError(f"zoom_frame error: {e}") from None
+        result = ZoomFrameTool(path, zoom_budget).execute({"time": time, "bbox": bbox})
+        if not result.ok:
+            raise ToolError(result.text)
+        (label,) = format_timestamps(result.timestamps)
+        return [
+            TextContent(type="text", text=f"<{label}s>"),
+            ImageContent(type="image", data=encode_png(result.frames[0]), mime_type="image/png"),
+            TextContent(type="text", text=result.text),
+        ]
 
     return server
 

@@ -103,7 +103,7 @@ async def test_in_process_client_gets_the_same_crop_as_the_tool(layout):
     server = build_server(layout["root"])
     async with Client(server) as client:
         tools = (await client.list_tools()).tools
-        assert [t.name for t in tools] == ["crop_video"]
+        assert [t.name for t in tools] == ["crop_video", "zoom_frame"]
         assert tools[0].input_schema["required"] == ["video_path", "start_time", "end_time"]
         result = await client.call_tool(
             "crop_video", {"video_path": "clip.mp4", "start_time": 14, "end_time": 22}
@@ -140,6 +140,36 @@ async def test_bad_window_comes_back_as_an_error_result(layout):
             "crop_video", {"video_path": "clip.mp4", "start_time": 50, "end_time": 10}
         )
     assert result.is_error and "must be greater than start_time" in result.content[0].text
+
+
+async def test_zoom_frame_is_served_root_confined_with_the_tools_pixels(layout, monkeypatch):
+    from longvt_plugins.core.tools.zoom_frame import ZoomFrameTool
+
+    async with Client(build_server(layout["root"])) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert tools["zoom_frame"].input_schema["required"] == ["video_path", "time", "bbox"]
+        result = await client.call_tool(
+            "zoom_frame", {"video_path": "sub/nested.mp4", "time": 14, "bbox": [0, 0, 500, 500]}
+        )
+        bad = await client.call_tool(
+            "zoom_frame", {"video_path": "clip.mp4", "time": 14, "bbox": [5, 5, 1, 1]}
+        )
+        opened = []
+        monkeypatch.setattr(mcp_server, "ZoomFrameTool", lambda p, b: opened.append(p) or ZoomFrameTool(p, b))
+        refused = await client.call_tool(
+            "zoom_frame", {"video_path": "link_out.mp4", "time": 1, "bbox": [0, 0, 500, 500]}
+        )
+    assert not result.is_error
+    labels, frames, label = _frames(result.content)
+    local = ZoomFrameTool(layout["root"] / "clip.mp4").execute({"time": 14, "bbox": [0, 0, 500, 500]})
+    assert (
+        labels == ["<14.0s>"] and label == local.text and label.startswith("zoom_frame: the frame at 14.0s")
+    )
+    assert np.array_equal(frames[0], np.asarray(local.frames[0]))  # PNG: lossless
+    assert (
+        bad.is_error and "zoom_frame error: the box [5, 5, 1, 1] is empty or inverted" in bad.content[0].text
+    )
+    assert refused.is_error and "outside the video root" in refused.content[0].text and opened == []
 
 
 @pytest.mark.slow

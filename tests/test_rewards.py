@@ -88,9 +88,11 @@ def test_reward_keys_are_the_configured_terms_and_their_extras():
         "format",
         "iou",
         "tool",
+        "zoom_iou",
         "tool_calls",
         "judge_fallback",
         "judge_cached",
+        "has_evidence_box",
         "has_answer",
         "has_segment",
         "answer_too_long",
@@ -108,7 +110,7 @@ def test_a_term_and_the_config_must_agree():
             compose._configured_terms()
     finally:
         del TERMS["span_penalty"]
-    assert [t.name for t in compose._configured_terms()] == ["acc", "format", "iou", "tool"]
+    assert [t.name for t in compose._configured_terms()] == ["acc", "format", "iou", "tool", "zoom_iou"]
     with pytest.raises(ValueError, match="registered twice"):
         reward_term("acc")(lambda sample: 0.0)
 

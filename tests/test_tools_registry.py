@@ -24,13 +24,14 @@ from longvt_plugins.core.tools import (
     tool_schemas,
 )
 from longvt_plugins.core.tools.search_subtitles import SEARCH_SUBTITLES_SCHEMA, SearchSubtitlesTool
+from longvt_plugins.core.tools.zoom_frame import ZOOM_FRAME_SCHEMA
 from longvt_plugins.testing.openai_server import OpenAIStubServer
 
 SRT = "1\n00:00:40,000 --> 00:00:44,000\nLook, the yellow square appears now\n\n2\n00:00:10,000 --> 00:00:12,000\nnothing yet\n"
 
 
 def test_registry_lists_every_tool_with_a_valid_schema():
-    assert tool_names() == ["crop_video", "search_subtitles"]
+    assert tool_names() == ["crop_video", "search_subtitles", "zoom_frame"]
     for name, entry in REGISTRY.items():
         fn = entry.schema["function"]
         assert entry.schema["type"] == "function" and fn["name"] == name and fn["description"]
@@ -90,13 +91,17 @@ def test_existing_protocols_send_what_they_sent_and_longvt_tools_adds_the_search
         card = p.card()
         assert "also_offered" not in card["tool"] and "also_offered_schema_sha256" not in card
     assert get_protocol("longvt-tools") is LONGVT_TOOLS
-    assert tools_for(LONGVT_TOOLS, "tool") == [CROP_VIDEO_SCHEMA, SEARCH_SUBTITLES_SCHEMA]
+    assert tools_for(LONGVT_TOOLS, "tool") == [CROP_VIDEO_SCHEMA, SEARCH_SUBTITLES_SCHEMA, ZOOM_FRAME_SCHEMA]
     assert tools_for(LONGVT_TOOLS, "non_think") == []
     card = LONGVT_TOOLS.card()
-    assert card["tool"]["also_offered"] == ("search_subtitles",)
-    assert set(card["also_offered_schema_sha256"]) == {"search_subtitles"}
+    assert card["tool"]["also_offered"] == ("search_subtitles", "zoom_frame")
+    assert set(card["also_offered_schema_sha256"]) == {"search_subtitles", "zoom_frame"}
+    assert card["zoom_pixels"] == {"min_pixels": 224 * 224, "max_pixels": 448 * 448}
+    assert "zoom_pixels" not in LONGVT_PLUGINS.card() and "zoom_pixels" not in UPSTREAM.card()
     assert card["id"] != LONGVT_PLUGINS.card()["id"]
-    assert "search_subtitles" in LONGVT_TOOLS.texts()["agent_tools"]
+    assert {"search_subtitles", "zoom_frame"} <= set(
+        LONGVT_TOOLS.texts()["agent_tools"].replace(",", " ").split()
+    )
 
 
 def _search_then_crop_then_answer(body):
@@ -128,7 +133,11 @@ def test_agent_runs_search_subtitles_under_longvt_tools(sample_video, tmp_path):
     subs.write_text(SRT, encoding="utf-8")
     trace, requests = _run(sample_video, LONGVT_TOOLS, subs)
     assert trace.stop_reason == "answer" and trace.final_answer == "yellow square"
-    assert [t["function"]["name"] for t in requests[0]["tools"]] == ["crop_video", "search_subtitles"]
+    assert [t["function"]["name"] for t in requests[0]["tools"]] == [
+        "crop_video",
+        "search_subtitles",
+        "zoom_frame",
+    ]
     search, crop = trace.crops
     assert search.ok and search.timestamps == [] and search.start is None
     assert "[40.0s - 44.0s] Look, the yellow square appears now" in search.text

@@ -81,11 +81,12 @@ def test_verls_loader_loads_the_tool_and_the_shipped_config(tmp_path):
     assert isinstance(tool, SearchSubtitlesTool) and tool.name == "search_subtitles" and tool.max_calls == 3
     params = tool.tool_schema.function.parameters
     assert sorted(params.properties) == ["end_time", "query", "start_time"] and params.required == ["query"]
-    crop, search = load_all_tools(
+    crop, search, zoom = load_all_tools(
         tool_config_path=resource_path("verl/tool_config_tools.yaml"), function_tool_path=None
     )
     assert isinstance(crop, CropVideoTool) and isinstance(search, SearchSubtitlesTool)
-    assert (crop.budget.max_calls, search.max_calls) == (5, 5)
+    assert (crop.budget.max_calls, search.max_calls, zoom.budget.max_calls) == (5, 5, 5)
+    assert zoom.name == "zoom_frame"  # tests/test_zoom_frame.py covers it
     # The shipped crop-only config is unchanged.
     (only,) = load_all_tools(tool_config_path=resource_path("verl/tool_config.yaml"), function_tool_path=None)
     assert isinstance(only, CropVideoTool)

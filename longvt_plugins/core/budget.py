@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FrameBudget", "CropBudget", "SKIM", "PAPER_SKIM"]
+__all__ = ["FrameBudget", "CropBudget", "ZoomBudget", "SKIM", "PAPER_SKIM"]
 
 
 @dataclass(frozen=True)
@@ -113,3 +113,32 @@ class CropBudget(FrameBudget):
     def frames(self) -> FrameBudget:
         """Just the sampling part (what a trace or a card records as the crop's frame budget)."""
         return FrameBudget(**{k: getattr(self, k) for k in FrameBudget.field_names()})
+
+
+@dataclass(frozen=True)
+class ZoomBudget:
+    """One zoom_frame call's image: a region of one source frame, resized by qwen_vl_utils' `smart_resize` into
+    [min_pixels, max_pixels] (multiples of patch_size * 2). Not a FrameBudget: one still image has no fps or
+    frame count. Defaults: never fewer pixels than a whole skim frame (224*224) and up to 4x that (448*448, ~256
+    Qwen2.5-VL visual tokens), so the region gets more pixels than it had in the skim."""
+
+    min_pixels: int = 224 * 224
+    max_pixels: int = 448 * 448
+    patch_size: int = 14  # 14: Qwen2.5-VL, 16: Qwen3-VL (a zoom follows the crop budget's patch size)
+    max_calls: int = 5
+    backend: str | None = None  # video decoder; None: the first that works
+
+    def validate(self) -> ZoomBudget:
+        for name in ("min_pixels", "max_pixels", "patch_size", "max_calls"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be an integer > 0, got {value!r}")
+        if self.min_pixels > self.max_pixels:
+            raise ValueError(f"min_pixels {self.min_pixels} > max_pixels {self.max_pixels}")
+        return self
+
+    @classmethod
+    def for_crop(cls, crop: CropBudget) -> ZoomBudget:
+        """The zoom budget beside a crop budget (the registry binds every tool with the crop's): its call cap,
+        patch size and decoder, this class's pixel range."""
+        return cls(max_calls=crop.max_calls, patch_size=crop.patch_size, backend=crop.backend)

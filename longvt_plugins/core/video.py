@@ -61,6 +61,7 @@ __all__ = [
     "probe",
     "sample_window",
     "sample_video",
+    "frame_at",
     "plan_window",
     "available_backends",
     "default_backend",
@@ -447,6 +448,31 @@ def sample_video(
 ) -> SampledFrames:
     """The whole-video skim for the initial prompt: same budget rules as a crop, over the full length."""
     return sample_window(path, None, None, budget, backend=backend, **changes)
+
+
+def frame_at(path: str | os.PathLike, time: float, *, backend: str | None = None) -> SampledFrames:
+    """The one source frame on screen at `time` seconds, at the video's own resolution (spatial zoom crops a
+    region of it, so it must not be scaled first). Nearest frame by index (`round(time * fps)`), clamped to the
+    video; its timestamp is the decoder's. Served by the probe's native-size reader (pooled): no new reader."""
+    if not math.isfinite(time) or time < 0:
+        raise InvalidWindow(f"time must be a finite number >= 0, got {time!r}", path)
+    p, st = _checked_path(path)
+    name = _require_backend(backend) if backend else default_backend()
+    info = _info(name, p, st)
+    index = min(max(int(round(time * info.fps)), 0), info.num_frames - 1)
+    with _POOL.reader(_key(name, p, st), _opener(name, p)) as rdr:
+        try:
+            raw = rdr.get_frames([index])
+            stamps = rdr.timestamps([index])
+        except VideoError:
+            raise
+        except Exception as e:
+            raise CorruptVideo(f"{p}: decoding frame {index} failed: {e}", p) from e
+    if len(raw) != 1:
+        raise CorruptVideo(f"{p}: asked for frame {index}, the decoder returned {len(raw)} frames", p)
+    frame = np.ascontiguousarray(raw[0])
+    t = float(stamps[0])
+    return SampledFrames([frame], [t], [index], info, (t, t), 0.0, name, (frame.shape[0], frame.shape[1]))
 
 
 def _resize(frame: np.ndarray, w: int, h: int) -> np.ndarray:

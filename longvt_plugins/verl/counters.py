@@ -22,6 +22,11 @@ CROP_WINDOWS = (
 )
 SEARCH_CALLS = "search_calls"  # search_subtitles calls that reached the tool (including failed ones)
 SEARCH_ERRORS = "search_errors"  # of those, calls answered with an error text
+ZOOM_CALLS = "zoom_calls"  # zoom_frame calls that reached the tool (including refused or failed ones)
+ZOOM_ERRORS = "zoom_errors"  # of those, calls answered with an error text
+ZOOM_REGIONS = (
+    "zoom_regions"  # [time, x1, y1, x2, y2] (seconds, 0-1000 box) returned, one per successful call
+)
 INVALID_TOOL_CALLS = "invalid_tool_calls"  # unparseable tool calls and calls to tools that do not exist
 # verl's trainer logs tool_call_counts/{min,max,mean} when a column of this name exists.
 TOOL_CALL_COUNTS = "tool_call_counts"
@@ -35,6 +40,9 @@ def counter_defaults() -> dict[str, Any]:
         CROP_WINDOWS: [],
         SEARCH_CALLS: 0,
         SEARCH_ERRORS: 0,
+        ZOOM_CALLS: 0,
+        ZOOM_ERRORS: 0,
+        ZOOM_REGIONS: [],
         INVALID_TOOL_CALLS: 0,
     }
 
@@ -46,6 +54,7 @@ def fill_defaults(extra_fields: dict[str, Any]) -> dict[str, Any]:
     extra_fields[TOOL_CALL_COUNTS] = (
         int(extra_fields[CROP_CALLS])
         + int(extra_fields[SEARCH_CALLS])
+        + int(extra_fields[ZOOM_CALLS])
         + int(extra_fields[INVALID_TOOL_CALLS])
     )
     return extra_fields

@@ -7,7 +7,7 @@ worker (``NaiveRewardManager.run_single``). Settings come from ``reward.custom_r
     +reward.custom_reward_function.reward_kwargs.judge_concurrency=64
 
 Known keys: every field of ``core.rewards.RewardConfig`` (``acc_weight``, ``format_weight``, ``iou_weight``,
-``tool_weight``, ``max_answer_chars``, ``options``; ``judge`` for its ``judge_mode``: "grade" | "equivalent" |
+``tool_weight``, ``zoom_iou_weight``, ``max_answer_chars``, ``options``; ``judge`` for its ``judge_mode``: "grade" | "equivalent" |
 "rule"), and every field of ``core.judge.JudgeConfig`` prefixed ``judge_`` (``judge_base_url``, ``judge_model``,
 ``judge_api_key``, ``judge_timeout``, ``judge_concurrency``, ``judge_retries``, ..., ``judge_cache``: a path, or
 "off"). The judge client is core's ``shared_client``: one per judge setting per process. Unset judge settings
@@ -15,8 +15,9 @@ fall back to ``LONGVT_JUDGE_*`` / ``LLM_AS_A_JUDGE_BASE`` in the worker's enviro
 accuracy is the rule score. An unknown key is a configuration error and raises at the first sample.
 
 Per sample it reads ``extra_info["question"]`` (judge input), ``extra_info["video_segment"]`` (IoU target; also
-``segment``), and the crop tool's counters that verl merges into ``extra_info`` (``tool_call_counts``,
-``crop_windows``; see ``longvt_plugins.verl.counters``). A sample that cannot be scored (bad data) gets zeros and
+``segment``), ``extra_info["evidence_box"]`` (zoom IoU target, ``core/rewards/evidence.py``), and the tools' counters
+that verl merges into ``extra_info`` (``tool_call_counts``, ``crop_windows``, ``zoom_regions``; see
+``longvt_plugins.verl.counters``). A sample that cannot be scored (bad data) gets zeros and
 ``reward_error=1`` instead of stopping training. Nothing happens at import but definitions.
 """
 
@@ -28,7 +29,7 @@ from typing import Any
 
 from longvt_plugins.core.judge import JudgeConfig, shared_client
 from longvt_plugins.core.rewards import REWARD_KEYS, RewardConfig, compute_reward, empty_reward
-from longvt_plugins.verl.counters import CROP_CALLS, CROP_WINDOWS, TOOL_CALL_COUNTS
+from longvt_plugins.verl.counters import CROP_CALLS, CROP_WINDOWS, TOOL_CALL_COUNTS, ZOOM_REGIONS
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,10 @@ async def compute_score(
             segment=segment,
             tool_calls=int(calls) if calls is not None else None,
             windows=_as_list(info[CROP_WINDOWS]) if info.get(CROP_WINDOWS) is not None else None,
+            evidence_box=_first(info, "evidence_box"),
+            zooms=[_as_list(z) for z in _as_list(info[ZOOM_REGIONS])]
+            if info.get(ZOOM_REGIONS) is not None
+            else None,
             judge=shared_client(judge_config) if judge_config is not None else None,
             config=reward_config,
         )

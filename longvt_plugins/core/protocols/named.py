@@ -146,7 +146,8 @@ LONGVT_TOOLS = replace(
     name="longvt-tools",
     description=(
         "longvt-plugins plus search_subtitles(query, start_time, end_time) over the sample's own subtitle file "
-        "(core.tools), offered beside crop_video in the tool style; each tool has its own cap of 5 calls. Up to "
+        "and zoom_frame(time, bbox) over its video (core.tools), offered beside crop_video in the tool style; "
+        "each tool has its own cap of 5 calls. Up to "
         "3 calls of one turn run, concurrently, answered in call order; the crops of one turn share 128 frames."
     ),
     prompts=(
@@ -156,7 +157,10 @@ LONGVT_TOOLS = replace(
     # 128 frames a turn: what one full crop may return, so a turn adds no more frames to the context than one
     # longvt-plugins crop does (2 crops in a turn get 64 each, 3 get 42).
     tool=replace(
-        LONGVT_PLUGINS.tool, also_offered=("search_subtitles",), calls_per_turn=3, frames_per_turn=128
+        LONGVT_PLUGINS.tool,
+        also_offered=("search_subtitles", "zoom_frame"),
+        calls_per_turn=3,
+        frames_per_turn=128,
     ),
 )
 

@@ -14,7 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from longvt_plugins.core.budget import FrameBudget
+from longvt_plugins.core.budget import FrameBudget, ZoomBudget
 from longvt_plugins.core.style import check_style
 
 SCORING_STEPS = ("choice", "rule", "math_verify", "judge")
@@ -244,6 +244,11 @@ class Protocol:
                 s["function"]["name"]: _sha(json.dumps(s, sort_keys=True))
                 for s in tool_schemas(self.tool.also_offered)
             }
+        if (
+            "zoom_frame" in self.tool.also_offered
+        ):  # the zoom image's pixel range shapes requests: on the card
+            zoom = ZoomBudget()
+            body["zoom_pixels"] = {"min_pixels": zoom.min_pixels, "max_pixels": zoom.max_pixels}
         for key in ("calls_per_turn", "frames_per_turn"):  # no per-turn budget named: the card as before
             if body["tool"][key] is None:
                 del body["tool"][key]

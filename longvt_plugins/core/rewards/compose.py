@@ -1,7 +1,8 @@
 """``compute_reward``: the configured terms of ``rewards/terms/``, weighted and summed, as one dict.
 
 ``score = sum(weight * value)`` over the terms of ``RewardConfig`` whose ``counts`` holds for the sample (the
-IoU term counts only for samples with a ground-truth segment; upstream default weights 1, 1, 1; range [0, 3]).
+IoU term counts only for samples with a ground-truth segment, the zoom IoU term only for samples with an evidence
+box; upstream default weights 1, 1, 1; range [0, 3], [0, 4] with an evidence box).
 
 Every call returns exactly ``REWARD_KEYS`` with float values, whatever happened: verl takes the extra-info keys
 from the first sample of a batch and indexes every other sample by them.
@@ -17,6 +18,7 @@ import longvt_plugins.core.rewards.terms  # noqa: F401 - registers every term
 from longvt_plugins.core.answer import count_tool_calls, extract_answer
 from longvt_plugins.core.judge import JudgeClient
 from longvt_plugins.core.rewards.config import RewardConfig, term_names
+from longvt_plugins.core.rewards.evidence import parse_evidence_box
 from longvt_plugins.core.rewards.segment import parse_segment
 from longvt_plugins.core.rewards.term import TERMS, Sample, Term
 
@@ -65,6 +67,8 @@ async def compute_reward(
     segment: Any = None,
     tool_calls: int | None = None,
     windows: Sequence[Sequence[float]] | None = None,
+    evidence_box: Any = None,
+    zooms: Sequence[Sequence[float]] | None = None,
     judge: JudgeClient | None = None,
     config: RewardConfig = RewardConfig(),  # frozen, so sharing the default is safe
 ) -> dict[str, float]:
@@ -72,6 +76,8 @@ async def compute_reward(
 
     ``tool_calls`` and ``windows`` (the windows the tool really sampled, in order; ``[]`` when none succeeded)
     come from the tool's counters when the host has them; ``None`` means "read them from the response text".
+    ``evidence_box`` (``rewards/evidence.py``) turns on the ``zoom_iou`` term; ``zooms`` are the zoom tool's
+    ``[time, x1, y1, x2, y2]`` records, like ``windows``.
     """
     out = empty_reward()
     text = solution_str or ""
@@ -86,6 +92,8 @@ async def compute_reward(
         segment=gt_segment,
         tool_calls=tool_calls if tool_calls is not None else count_tool_calls(text),
         windows=None if windows is None else [w for w in map(parse_segment, windows) if w is not None],
+        evidence=parse_evidence_box(evidence_box),
+        zooms=None if zooms is None else [tuple(map(float, z)) for z in zooms if len(z) == 5],
         judge=judge,
         config=config,
         values=out,

@@ -21,6 +21,9 @@ class RewardConfig:
     format_weight: float = 1.0
     iou_weight: float = 1.0
     tool_weight: float = 0.0  # upstream's optional "used a tool and got it right" bonus; off by default
+    zoom_iou_weight: float = (
+        1.0  # enters score only for samples with an evidence box (none before zoom_frame)
+    )
     judge_mode: str = (
         "grade"  # "grade" (0/0.5/1, the RL rubric), "equivalent" (TRUE/FALSE), "rule" (no judge)
     )

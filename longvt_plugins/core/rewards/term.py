@@ -26,6 +26,11 @@ class Sample:
     segment: tuple[float, float] | None  # the ground-truth time window, when the sample has one
     tool_calls: int
     windows: list[tuple[float, float]] | None  # crops the tool really sampled; None: read them from ``text``
+    # The ground-truth evidence box (time span or None, 0-1000 box), when the sample has one (rewards/evidence.py).
+    evidence: tuple[tuple[float, float] | None, tuple[float, float, float, float]] | None
+    zooms: (
+        list[tuple[float, ...]] | None
+    )  # (time, x1, y1, x2, y2) the zoom tool returned; None: read ``text``
     judge: JudgeClient | None
     config: RewardConfig
     values: dict[str, float]  # the result so far (earlier terms and their extra keys)

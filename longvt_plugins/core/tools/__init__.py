@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from longvt_plugins.core.budget import CropBudget
-from longvt_plugins.core.tools import crop_video, search_subtitles
+from longvt_plugins.core.tools import crop_video, search_subtitles, zoom_frame
 from longvt_plugins.core.tools.base import BoundTool, SampleResources, ToolEntry
 
 __all__ = [
@@ -23,7 +23,7 @@ __all__ = [
     "tool_schemas",
 ]
 
-_TOOLS: tuple[ToolEntry, ...] = (crop_video.TOOL, search_subtitles.TOOL)
+_TOOLS: tuple[ToolEntry, ...] = (crop_video.TOOL, search_subtitles.TOOL, zoom_frame.TOOL)
 REGISTRY: dict[str, ToolEntry] = {t.name: t for t in _TOOLS}
 
 
