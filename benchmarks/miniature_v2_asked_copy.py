@@ -11,6 +11,12 @@ alone with the loss on the colour token only (AdamW, batch 1, vision tower froze
 
     python benchmarks/miniature_v2_asked_copy.py --work runs/v2-asked --frames short --steps 300
     python benchmarks/miniature_v2_asked_copy.py --work runs/v2-asked --frames long --steps 300
+    # every length, hundreds of prompts, frames marked apart from words (calibrate_projector's frame_marker), on CUDA
+    python benchmarks/miniature_v2_asked_copy.py --work runs/v2 --frames all --max-train 1200 --steps 2000 \
+        --frame-marker 1 --device cuda
+
+Held-out accuracy is reported per set: (a) new seeds, (b) new phrasings, and (d) whose asked colour is in no
+frame - there the asked colour can only come from the question's words.
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ def accuracy(model, data, choices: list[int]) -> float:
     right = 0
     with torch.no_grad():
         for inputs, target, _ in data:
+            inputs = {k: v.to(model.device) for k, v in inputs.items()}
             logits = model(**inputs).logits[0, -1, choices]
             right += choices[int(logits.argmax())] == target
     return right / max(len(data), 1)
@@ -71,7 +78,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", type=Path, default=Path("runs/v2-asked"))
-    ap.add_argument("--frames", choices=["short", "long"], required=True)
+    ap.add_argument("--frames", choices=["short", "long", "all"], required=True)
     ap.add_argument("--videos", type=int, default=240, help="training videos (both lengths are drawn)")
     ap.add_argument("--held-out", type=int, default=100, help="set (a) traces (both lengths are drawn)")
     ap.add_argument(
@@ -80,45 +87,70 @@ def main() -> None:
     ap.add_argument("--size", default="s")
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--frame-marker", type=float, default=0.0, help="calibrate_projector's frame_marker")
+    ap.add_argument("--tie-case", action="store_true", help="v2.student.tie_case_variants")
+    ap.add_argument("--sets", default="a_new_seeds", help="held-out sets, comma-separated (v2.splits)")
+    ap.add_argument(
+        "--shards", type=int, default=1, help="processes that render and trace the training videos"
+    )
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--eval-every", type=int, default=50)
     a = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(1)
     work = a.work.resolve()
     report = work / "data" / "report.json"
     if not report.exists():
-        build_training_rows(work, a.videos, shards=1, drills=False)
-    keep = (lambda n: n <= SHORT) if a.frames == "short" else (lambda n: n >= LONG)
-    student = make_student_v2(work / f"student-{a.size}-{a.frames}", a.size)
+        build_training_rows(work, a.videos, shards=a.shards, drills=False)
+    keep = {"short": lambda n: n <= SHORT, "long": lambda n: n >= LONG, "all": lambda n: True}[a.frames]
+    tag = (
+        f"{a.size}-{a.frames}"
+        + (f"-m{a.frame_marker:g}" if a.frame_marker else "")
+        + ("-c" if a.tie_case else "")
+    )
+    tag += f"-lr{a.lr:g}"
+    student = make_student_v2(
+        work / f"asked-student-{tag}", a.size, frame_marker=a.frame_marker, tie_case=a.tie_case
+    )
     processor = AutoProcessor.from_pretrained(student)
-    train = [e for e in examples(read_jsonl(work / "data" / "traces.jsonl"), processor) if keep(e[2])][
-        : a.max_train
-    ]
-    held = [e for e in examples(held_out_traces(work, "a_new_seeds", a.held_out), processor) if keep(e[2])]
-    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(student)
+    rows = read_jsonl(work / "data" / "traces.jsonl")
+    if a.frames == "all":  # nothing filtered out: encode only the rows kept
+        rows = rows[: a.max_train]
+    train = [e for e in examples(rows, processor) if keep(e[2])][: a.max_train]
+    sets = a.sets.split(",")
+    held = {
+        n: [e for e in examples(held_out_traces(work, n, a.held_out), processor) if keep(e[2])] for n in sets
+    }
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(student).to(a.device)
     for p in model.model.visual.parameters():
         p.requires_grad_(False)
     choices = [processor.tokenizer.encode(" " + c, add_special_tokens=False)[0] for c in SCENE_COLOURS]
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=a.lr, weight_decay=0.0)
     rng, curve, t0 = random.Random(0), [], time.perf_counter()
     model.eval()
-    curve.append({"step": 0, "held_out": accuracy(model, held, choices)})
+    curve.append({"step": 0, **{n: accuracy(model, held[n], choices) for n in sets}})
     for step in range(1, a.steps + 1):
         model.train()
         inputs, target, _ = train[rng.randrange(len(train))]
-        logits = model(**inputs).logits[0, -1]
-        loss = torch.nn.functional.cross_entropy(logits[None], torch.tensor([target]))
+        logits = model(**{k: v.to(a.device) for k, v in inputs.items()}).logits[0, -1]
+        loss = torch.nn.functional.cross_entropy(logits[None], torch.tensor([target], device=a.device))
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if step % 50 == 0 or step == a.steps:
+        if step % a.eval_every == 0 or step == a.steps:
             model.eval()
             curve.append(
-                {"step": step, "held_out": accuracy(model, held, choices), "loss": round(loss.item(), 3)}
+                {
+                    "step": step,
+                    **{n: accuracy(model, held[n], choices) for n in sets},
+                    "loss": round(loss.item(), 3),
+                }
             )
             print(json.dumps(curve[-1]), flush=True)
     result = {"frames": a.frames, "skim_frames": [SHORT, LONG], "size": a.size, "lr": a.lr, "train": len(train),
-              "held_out": len(held), "curve": curve, "wall_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
-    (work / f"asked-{a.frames}-{a.size}.json").write_text(json.dumps(result, indent=1))
+              "frame_marker": a.frame_marker, "tie_case": a.tie_case, "held_out": {n: len(held[n]) for n in sets}, "curve": curve,
+              "wall_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
+    (work / f"asked-{tag}.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result))
 
 

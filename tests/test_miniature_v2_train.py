@@ -48,7 +48,7 @@ def test_sft_passes_the_gpu_settings_to_the_trainer_and_resumes(data, monkeypatc
 
     seen = []
     monkeypatch.setattr(run, "train", lambda *a, **kw: seen.append((a, kw)) or {"wall_s": 0, "history": []})
-    monkeypatch.setattr("longvt_plugins.miniature.v2.student.make_student_v2", lambda out, size: out)
+    monkeypatch.setattr("longvt_plugins.miniature.v2.student.make_student_v2", lambda out, size, **kw: out)
     monkeypatch.setattr("longvt_plugins.miniature.v2.student.parameter_count", lambda path: 0)
     work, _ = data
     train.sft(work, "s", drill_steps=2, steps=3, gpu=True)
@@ -57,6 +57,69 @@ def test_sft_passes_the_gpu_settings_to_the_trainer_and_resumes(data, monkeypatc
     assert all(kw["cpu"] is False and kw["fresh"] is False for kw in (drills_kw, sft_kw))
     assert set(train.GPU_OVERRIDES) <= set(sft_kw["overrides"])
     assert sft_args[0] == work / "sft-s-drills"  # stage 2 starts from stage 1
+
+
+def test_frame_marker_keeps_each_frames_colour_and_adds_one_shared_frame_direction(tmp_path):
+    """`calibrate_projector(frame_marker=1)`: a palette frame's token is still its colour word's direction (the
+    largest cosine among the palette words, the same norm) plus one direction shared by every frame and orthogonal
+    to every palette word, so a frame of red and the word " red" no longer coincide after the layer norm."""
+    import torch
+    from PIL import Image
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    from longvt_plugins.miniature.model import IMAGE_FEATURE_NORM
+    from longvt_plugins.miniature.task import FRAME_PIXELS, PALETTE, colour_frame
+    from longvt_plugins.miniature.v2.student import make_student_v2
+
+    cos = torch.nn.functional.cosine_similarity
+    seen = {}
+    for marker in (0.0, 1.0):
+        path = make_student_v2(tmp_path / f"m{marker:g}", "xs", frame_marker=marker)
+        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path)
+        proc = AutoProcessor.from_pretrained(path)
+        side = int(FRAME_PIXELS**0.5)
+        frames = [Image.fromarray(colour_frame(n)).resize((side, side)) for n in PALETTE]
+        px = proc.image_processor(
+            images=frames, return_tensors="pt", min_pixels=FRAME_PIXELS, max_pixels=FRAME_PIXELS
+        )
+        with torch.no_grad():
+            out = model.model.visual(px["pixel_values"], grid_thw=px["image_grid_thw"])
+            tokens = getattr(out, "pooler_output", out)
+            ids = [proc.tokenizer.encode(" " + n, add_special_tokens=False)[0] for n in PALETTE]
+            words = model.get_input_embeddings().weight[ids]
+        sims = cos(tokens[:, None], words[None], dim=-1)  # (frame, word)
+        assert torch.equal(sims.argmax(1), torch.arange(len(PALETTE)))  # each frame reads as its own colour
+        assert torch.allclose(tokens.norm(dim=-1), torch.full((len(PALETTE),), IMAGE_FEATURE_NORM), atol=1e-2)
+        seen[marker] = (tokens, words, sims.diagonal())
+    assert torch.allclose(seen[0.0][2], torch.ones(len(PALETTE)), atol=1e-3)  # no marker: frame == word
+    tokens, words, diag = seen[1.0]
+    assert torch.allclose(diag, torch.full_like(diag, 2**-0.5), atol=1e-3)  # half colour, half "frame"
+    basis, _ = torch.linalg.qr(words.T)
+    rest = tokens - (tokens @ basis) @ basis.T  # what is left outside the palette words' span
+    assert torch.allclose(cos(rest, rest[:1], dim=-1), torch.ones(len(PALETTE)), atol=1e-3)
+
+
+def test_tie_case_starts_each_cased_colour_next_to_its_lower_case_word(tmp_path):
+    """`tie_case_variants`: " Red" / " RED" (own tokens of the v2 BPE) start as " red" plus one direction per case
+    style, so a copy of the question's " RED" already points at " red"; other words stay unrelated."""
+    import torch
+    from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
+
+    from longvt_plugins.miniature.task import SCENE_COLOURS
+    from longvt_plugins.miniature.v2.student import make_student_v2
+
+    cos = torch.nn.functional.cosine_similarity
+    tied, plain = (make_student_v2(tmp_path / n, "xs", tie_case=t) for n, t in (("t", True), ("p", False)))
+    for path, low in ((tied, 0.8), (plain, None)):
+        emb = Qwen2_5_VLForConditionalGeneration.from_pretrained(path).get_input_embeddings().weight.detach()
+        tok = AutoTokenizer.from_pretrained(path)
+        one = lambda w, tok=tok: tok.encode(" " + w, add_special_tokens=False)[0]  # noqa: E731
+        for word in SCENE_COLOURS:
+            for cased in (word.capitalize(), word.upper()):
+                sim = float(cos(emb[one(word)], emb[one(cased)], dim=0))
+                assert (sim > low) if low else (abs(sim) < 0.5), (word, cased, sim)
+        # a different colour's cased form stays far from this colour
+        assert abs(float(cos(emb[one("red")], emb[one("Blue")], dim=0))) < 0.5
 
 
 def test_v2_sft_row_renders_the_same_prompt_and_frames_as_the_agent(data, tmp_path):

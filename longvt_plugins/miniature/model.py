@@ -99,7 +99,7 @@ def init_copy_heads(model, *, seed: int = 0) -> None:
 IMAGE_FEATURE_NORM = 8.0
 
 
-def calibrate_projector(model, model_dir: str | Path) -> dict:
+def calibrate_projector(model, model_dir: str | Path, *, frame_marker: float = 0.0) -> dict:
     """Stand-in for a pretrained, language-aligned vision tower: set the projector once so that a palette frame's
     visual token is its colour word's embedding, scaled to the residual stream.
 
@@ -112,6 +112,12 @@ def calibrate_projector(model, model_dir: str | Path) -> dict:
     `model.visual`) and its last projector layer is solved here (least squares over the palette frames) to map
     each frame to `IMAGE_FEATURE_NORM` x the unit embedding of " <colour>". Everything after that - reading the
     right frame, cropping the right window, answering - is learned by SFT.
+
+    `frame_marker` > 0 adds one shared direction, orthogonal to every palette word, to each frame's target (the
+    sum is rescaled to the same norm): a frame then reads as its colour word *and* as "a frame", as a pretrained
+    VLM's visual tokens sit apart from its text tokens. Without it a frame of red and the word " red" are the same
+    vector after the layer norm, so nothing but position tells the question's colour word from the skim's frames
+    (miniature v2, BENCHMARKS.md "Miniature v2").
     """
     import torch
     from PIL import Image
@@ -140,7 +146,10 @@ def calibrate_projector(model, model_dir: str | Path) -> dict:
         hook.remove()
         hidden = seen[0]  # (12, d): the projector's hidden layer, one row per palette frame
         words = model.get_input_embeddings().weight[[i[0] for i in ids]]
-        target = IMAGE_FEATURE_NORM * torch.nn.functional.normalize(words, dim=-1)
+        unit = torch.nn.functional.normalize(words, dim=-1)
+        if frame_marker > 0:
+            unit = unit + frame_marker * _marker_direction(words)
+        target = IMAGE_FEATURE_NORM * torch.nn.functional.normalize(unit, dim=-1)
         ones = torch.ones(len(names), 1)
         sol = torch.linalg.lstsq(torch.cat([hidden, ones], 1), target, driver="gelsd").solution  # (d+1, out)
         last.weight.copy_(sol[:-1].T)
@@ -149,3 +158,14 @@ def calibrate_projector(model, model_dir: str | Path) -> dict:
         out = out.pooler_output if hasattr(out, "pooler_output") else out
     fit = float((out - target).norm(dim=-1).max())
     return {"colours": len(names), "max_fit_error": fit, "norm": float(out.norm(dim=-1).mean())}
+
+
+def _marker_direction(words):
+    """A fixed unit vector orthogonal to the span of `words` (rows): seeded, so every student of a size gets it."""
+    import torch
+
+    gen = torch.Generator().manual_seed(1234)
+    v = torch.randn(words.shape[1], generator=gen, dtype=words.dtype)
+    basis, _ = torch.linalg.qr(words.T)  # (d, n): orthonormal span of the palette words
+    v = v - basis @ (basis.T @ v)
+    return v / v.norm()

@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--gpu", action="store_true", help="sft / evaluate: on CUDA")
     ap.add_argument("--model", type=Path, help="evaluate / probe: the checkpoint")
     ap.add_argument("--name", help="sft: the run's folder is <work>/sft-<name> (default: the size)")
+    ap.add_argument("--tie-case", action="store_true", help="sft: ' Red'/' RED' start as ' red' (v2.student)")
+    ap.add_argument("--frame-marker", type=float, default=0.0,
+                    help="sft: frames carry a shared 'frame' direction besides their colour word (0: none)")  # fmt: skip
     ap.add_argument(
         "--set",
         action="append",
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
             out = train.build_training_rows(work, a.videos, shards=a.shards)
         elif a.what == "sft":
             out = train.sft(work, a.size, drill_steps=a.drill_steps, steps=a.steps, gpu=a.gpu, lr=a.lr,
-                            extra=tuple(a.set), name=a.name)  # fmt: skip
+                            extra=tuple(a.set), name=a.name, frame_marker=a.frame_marker, tie_case=a.tie_case)  # fmt: skip
             out = {k: v for k, v in out.items() if k not in ("drills", "sft")} | {
                 k: {"wall_s": out[k]["wall_s"], "last": out[k]["history"][-1:]}
                 for k in ("drills", "sft")

@@ -106,18 +106,24 @@ def build_training_rows(work: str | Path, videos: int, *, shards: int = 1, drill
 
 
 def sft(work: str | Path, size: str, *, drill_steps: int, steps: int, gpu: bool, lr: float = 1e-3,
-        extra: tuple[str, ...] = (), name: str | None = None) -> dict:  # fmt: skip
+        extra: tuple[str, ...] = (), name: str | None = None, frame_marker: float = 0.0,
+        tie_case: bool = False) -> dict:  # fmt: skip
     """Stage 1 (drills) then stage 2 (traces + drills) from the untrained student of `size`; the trained model is
-    <work>/sft-<name or size>. Resumes where an earlier run of the same folders stopped."""
+    <work>/sft-<name or size>. Resumes where an earlier run of the same folders stopped. A student with a
+    `frame_marker` (`miniature.model.calibrate_projector`) or `tie_case` (`v2.student.tie_case_variants`) is its own
+    folder, student-<size>[-m<marker>][-c]."""
     from longvt_plugins.miniature.v2.student import make_student_v2, parameter_count
 
     work = Path(work).resolve()
     data = json.loads((work / "data" / "report.json").read_text())["paths"]
-    student = work / f"student-{size}"
+    student = work / (
+        f"student-{size}" + (f"-m{frame_marker:g}" if frame_marker else "") + ("-c" if tie_case else "")
+    )
     if not (student / "model.safetensors").exists():
-        make_student_v2(student, size)
+        make_student_v2(student, size, frame_marker=frame_marker, tie_case=tie_case)
     overrides = (*(GPU_OVERRIDES if gpu else ()), f"trainer_args.learning_rate={lr}", *extra)
-    report = {"size": size, "parameters": parameter_count(student), "lr": lr, "gpu": gpu}
+    report = {"size": size, "parameters": parameter_count(student), "lr": lr, "gpu": gpu,
+              "frame_marker": frame_marker, "tie_case": tie_case}  # fmt: skip
     start, out = student, work / f"sft-{name or size}"
     if drill_steps:
         drills = out.with_name(out.name + "-drills")
