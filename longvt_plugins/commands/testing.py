@@ -10,8 +10,23 @@ app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("make-model")
-def make_model(out_dir: Path = typer.Argument(..., help="Where to write the checkpoint.")) -> None:
-    """Write a tiny random-weight Qwen2.5-VL checkpoint (loads with the real from_pretrained)."""
+def make_model(
+    out_dir: Path = typer.Argument(..., help="Where to write the checkpoint."),
+    shape: str = typer.Option(
+        None, help="A cost stand-in with a real model's shapes instead of the tiny fixture: qwen2.5-vl-7b."
+    ),
+    weights: str = typer.Option(
+        "none", help="Stand-in only: 'none' (for vllm --load-format dummy) or 'random' (for a trainer)."
+    ),
+    device: str = typer.Option("cuda", help="Stand-in with --weights random: where to initialise them."),
+) -> None:
+    """Write a tiny random-weight Qwen2.5-VL checkpoint (loads with the real from_pretrained), or with --shape a
+    cost stand-in: the real model's sizes and vocabulary, no knowledge (docs/architecture.md, "Cost stand-in")."""
+    if shape:
+        from longvt_plugins.testing.cost_standin import make_cost_standin
+
+        typer.echo(str(make_cost_standin(out_dir, shape, weights=weights, device=device)))
+        return
     from longvt_plugins.testing.tiny_model import make_tiny_qwen25vl
 
     typer.echo(str(make_tiny_qwen25vl(out_dir)))
