@@ -14,6 +14,7 @@ import re
 from dataclasses import asdict
 from pathlib import Path
 
+from longvt_plugins.core.families import DEFAULT_FAMILY
 from longvt_plugins.miniature.task import MiniItem, agent_budgets
 
 
@@ -34,11 +35,13 @@ def seed_pipeline(workdir: Path, items: list[MiniItem]) -> None:
 
 
 def pipeline_config(workdir: Path, base_url: str, *, temperature: float = 0.0, budgets=None,
-                    model: str = "oracle-teacher", export: dict | None = None):  # fmt: skip
-    """Stage 7 + export of a miniature work directory; `budgets` / `model` / `export`: another task family's (v2)."""
+                    model: str = "oracle-teacher", export: dict | None = None, family: str | None = None):  # fmt: skip
+    """Stage 7 + export of a miniature work directory; `budgets` / `model` / `export`: another task family's (v2).
+    `family`: how the teacher is shown frame times (the student checkpoint's family; None: the stage's default)."""
     from longvt_plugins.pipeline.config import PipelineConfig
 
-    b = budgets or agent_budgets()
+    # frames of one visual token in the student's family
+    b = budgets or agent_budgets(family or DEFAULT_FAMILY)
     # the stage's skim_<field> / crop_<field> options (FrameBudget / CropBudget fields)
     frames = {**{f"skim_{k}": v for k, v in b.skim.to_dict().items()},
               **{f"crop_{k}": v for k, v in b.crop.to_dict().items()}}  # fmt: skip
@@ -50,7 +53,7 @@ def pipeline_config(workdir: Path, base_url: str, *, temperature: float = 0.0, b
                 "traces": {
                     "max_turns": b.max_turns, "max_new_tokens": b.max_new_tokens,
                     "max_total_tokens": b.max_total_tokens, "temperature": temperature,
-                    "require_overlap": True, **frames,
+                    "require_overlap": True, **frames, **({"family": family} if family else {}),
                 },
                 "export": export or {"products": ["sft", "eval"]},
             },
@@ -118,14 +121,18 @@ def _step_drill(sft_row: dict, kind: str, messages: list[dict], turn: str, span:
     }
 
 
-_ENTRY = re.compile(r"\d+s \w+")
+def _palette_words():
+    from longvt_plugins.miniature.task import PALETTE
+
+    return re.compile(r"\b(?:" + "|".join(PALETTE) + r")\b")
 
 
 def step_drills(sft_row: dict) -> list[dict]:
     """The other steps that are one token in a long turn, drilled like `asked_drill` (loss on that token alone):
 
-    - the match decision: the first turn cut after a skim entry, the loss on what follows it - "," for the entry
-      before the asked scene (not it), ":" for the asked scene's entry (found);
+    - the match decision: the first turn cut after a skim colour, the loss on what follows it - "," (or, inside a
+      Qwen3-VL pair, the pair's next colour) for the frame before the asked scene (not it), ":" for the asked
+      scene's frame (found);
     - the answer: the whole trace as context (earlier turns untrained), the loss on the colour inside <answer>.
       (Without this drill a student wrote "The flash is grey." and then <answer>white</answer>.)
     """
@@ -135,13 +142,17 @@ def step_drills(sft_row: dict) -> list[dict]:
         return []
     text = "".join(p.get("text", "") for p in msgs[firsts[0]]["content"])
     head, sep, _ = text.partition(": found")
-    entries = list(_ENTRY.finditer(head))
+    skim_at = head.find("Skim:")
+    words = list(_palette_words().finditer(head, skim_at)) if skim_at >= 0 else []
     out = []
-    if sep and entries:
-        found_at = entries[-1].end()
-        out.append(_step_drill(sft_row, "found", msgs[: firsts[0]], head[:found_at] + ":", ":"))
-        if len(entries) > 1:
-            out.append(_step_drill(sft_row, "next", msgs[: firsts[0]], head[: entries[-2].end()] + ",", ","))
+    if sep and words:
+        out.append(_step_drill(sft_row, "found", msgs[: firsts[0]], head + ":", ":"))
+        if len(words) > 1:
+            # After the colour before the asked one: "," (Qwen2.5-VL, or the end of a Qwen3-VL pair) or, inside a
+            # Qwen3-VL pair, the pair's next colour - either way, not ":".
+            end = words[-2].end()
+            follow = "," if head[end] == "," else head[end : words[-1].end()]
+            out.append(_step_drill(sft_row, "next", msgs[: firsts[0]], head[:end] + follow, follow))
     final = "".join(p.get("text", "") for p in msgs[firsts[-1]]["content"])
     answer = re.search(r"<answer>(\w+)</answer>", final)
     if answer:
@@ -153,7 +164,7 @@ def step_drills(sft_row: dict) -> list[dict]:
 PERCEPTION_PROMPT = "Name the colour of every frame, with its timestamp."
 
 
-def perception_rows(sft_row: dict) -> list[dict]:
+def perception_rows(sft_row: dict, *, family: str = DEFAULT_FAMILY) -> list[dict]:
     """Short reading drills from one accepted trace (the frames and the listing its teacher wrote; no tools block):
 
     - the skim frames -> every one of them read ("Skim: 0s red, 18s blue, ..."; the trace's own think stops at the
@@ -167,7 +178,7 @@ def perception_rows(sft_row: dict) -> list[dict]:
     """
     msgs = sft_row["messages"]
     skim = next(p for p in msgs[1]["content"] if p.get("type") == "video_url")
-    out = [_drill(sft_row, "skim", skim["video_url"], f"Skim: {_read(skim['video_url'])}.")]
+    out = [_drill(sft_row, "skim", skim["video_url"], f"Skim: {_read(skim['video_url'], family)}.")]
     calls = msgs[2].get("tool_calls") or []
     tool = next((m for m in msgs[3:] if m.get("role") == "tool"), None)
     final = next((m for m in msgs[3:] if m.get("role") == "assistant"), None)
@@ -183,10 +194,11 @@ def perception_rows(sft_row: dict) -> list[dict]:
     return out
 
 
-_LISTED = re.compile(r"(\d+(?:\.\d+)?)s (\w+)")
+_LISTED = re.compile(r"(\d+(?:\.\d+)?)s (\w+)")  # one frame per label (Qwen2.5-VL listings)
 
 
-def frame_drills(sft_row: dict, folder: Path, drills: list[dict] | None = None) -> list[dict]:
+def frame_drills(sft_row: dict, folder: Path, drills: list[dict] | None = None, *,
+                 family: str = DEFAULT_FAMILY) -> list[dict]:  # fmt: skip
     """One-frame reading drills: the skim's coloured frame and its first dull one, and the crop's flash frames, each
     alone with its label -> "18s red.".
 
@@ -194,23 +206,26 @@ def frame_drills(sft_row: dict, folder: Path, drills: list[dict] | None = None) 
     its colour is called - and neither gets a clear gradient without the other (after 500 steps on full traces and
     eight-frame drills it still named one colour for every frame; logits moved < 0.1 when every frame changed).
     With one frame, where to look is trivial and the frame -> colour-word mapping is learned first. The frames are
-    the ones the agent decodes (same budgets, `core.video.sample_window`), saved losslessly.
+    the ones the agent decodes (same budgets, `core.video.sample_window`), saved losslessly; each is labelled as
+    `family` labels one frame alone (Qwen3-VL: its own time, a pair of one).
     """
-    from longvt_plugins.core.budget import FrameBudget
+    from longvt_plugins.core.crop_tool import label_times, timestamped_parts
     from longvt_plugins.core.video import sample_window
     from longvt_plugins.miniature.task import FLASH_COLOURS, PLAIN_COLOURS
+    from longvt_plugins.miniature.teacher import parse_listing
 
     rows = []
-    for drill in perception_rows(sft_row) if drills is None else drills:
+    for drill in perception_rows(sft_row, family=family) if drills is None else drills:
         plain_kept = False
         spec = drill["messages"][1]["content"][0]["video_url"]
-        budget = FrameBudget(
-            **{k: spec[k] for k in ("fps", "min_frames", "max_frames", "min_pixels", "max_pixels")}
+        got = sample_window(
+            spec["url"], spec.get("video_start"), spec.get("video_end"), _budget(spec, family)
         )
-        got = sample_window(spec["url"], spec.get("video_start"), spec.get("video_end"), budget)
-        listed = _LISTED.findall(drill["messages"][2]["content"][0]["text"])
+        listed = [c for _, cs in parse_listing(drill["messages"][2]["content"][0]["text"]) for c in cs]
         kind = drill["id"].rsplit("-", 1)[-1]
-        for (stamp, colour), frame, t in zip(listed, got.to_pil(), got.timestamps, strict=True):
+        own = label_times(family, got.timestamps, got.indices, got.info.fps)
+        frames = zip(listed, got.to_pil(), got.timestamps, own, strict=True)
+        for colour, frame, t, t_label in frames:
             if kind == "crop" and colour not in FLASH_COLOURS:
                 continue  # the skim already shows every scene colour; from a crop, its flash
             if kind == "skim" and colour in PLAIN_COLOURS:
@@ -222,7 +237,8 @@ def frame_drills(sft_row: dict, folder: Path, drills: list[dict] | None = None) 
             if not png.exists():
                 png.parent.mkdir(parents=True, exist_ok=True)
                 frame.save(png)
-            label = f"<{stamp}s>" if "." in stamp else f"<{float(stamp):.1f}s>"
+            label = timestamped_parts([frame], [t_label], family)[0]["text"]  # "<18.0s>" / "<18.0 seconds>"
+            stamp = f"{float(re.sub(r'[^0-9.]', '', label)):g}"  # as the teacher writes a label it read
             rows.append({
                 "id": f"{sft_row['id']}-frame-{t:.2f}",
                 "video": sft_row["video"],
@@ -239,19 +255,26 @@ def frame_drills(sft_row: dict, folder: Path, drills: list[dict] | None = None) 
     return rows
 
 
-def _read(spec: dict) -> str:
-    """Every frame of a video part read the teacher's way (decoded with the part's budget, nearest palette colour):
-    the trace's own think stops at the asked scene, a drill lists them all."""
+def _budget(spec: dict, family: str):
+    """A video part's frame budget, resized as `family` is (the rows leave the patch size to the host, which takes
+    the model's: lmms_engine.media); without it a Qwen3-VL drill frame would be cut at 28x28, not the agent's 32x32."""
     from longvt_plugins.core.budget import FrameBudget
-    from longvt_plugins.core.video import sample_window
-    from longvt_plugins.miniature.task import nearest_colour
-    from longvt_plugins.miniature.teacher import _listing
+    from longvt_plugins.core.families import PATCH_SIZES
 
-    budget = FrameBudget(
-        **{k: spec[k] for k in ("fps", "min_frames", "max_frames", "min_pixels", "max_pixels")}
-    )
-    got = sample_window(spec["url"], spec.get("video_start"), spec.get("video_end"), budget)
-    return _listing([(t, nearest_colour(f)) for f, t in zip(got.to_pil(), got.timestamps, strict=True)])
+    fields = ("fps", "min_frames", "max_frames", "min_pixels", "max_pixels")
+    return FrameBudget(**{k: spec[k] for k in fields}, patch_size=PATCH_SIZES[family])
+
+
+def _read(spec: dict, family: str = DEFAULT_FAMILY) -> str:
+    """Every frame of a video part read the teacher's way (decoded with the part's budget, labelled as `family` is
+    shown them, nearest palette colour): the trace's own think stops at the asked scene, a drill lists them all."""
+    from longvt_plugins.core.crop_tool import label_times, timestamped_parts
+    from longvt_plugins.core.video import sample_window
+    from longvt_plugins.miniature.teacher import _listing, read_groups
+
+    got = sample_window(spec["url"], spec.get("video_start"), spec.get("video_end"), _budget(spec, family))
+    stamps = label_times(family, got.timestamps, got.indices, got.info.fps)
+    return _listing(read_groups(timestamped_parts(got.to_pil(), stamps, family)))
 
 
 def _drill(sft_row: dict, kind: str, video: dict, answer: str) -> dict:
@@ -275,10 +298,12 @@ def _drill(sft_row: dict, kind: str, video: dict, answer: str) -> dict:
 
 
 def build_traces(workdir: str | Path, items: list[MiniItem], *, direct_every: int = 4, drills: bool = True,
-                 trace_repeats: int = 1, teacher=None) -> dict:  # fmt: skip
+                 trace_repeats: int = 1, teacher=None, family: str = DEFAULT_FAMILY) -> dict:  # fmt: skip
     """Run stage 7 (+ export) over the items with the oracle teacher on a loopback OpenAI server.
 
-    `teacher`: another OpenAI handler (tests use a misbehaving one). `trace_repeats`: how many times each accepted
+    `teacher`: another OpenAI handler (tests use a misbehaving one). `family`: the student's (its checkpoint's
+    config, `core.families.checkpoint_family`): the teacher is shown frame times as the student will be, so its
+    text names the labels the student reads. `trace_repeats`: how many times each accepted
     trace appears in the training file (the whole traces are what the model must generate; the drills are many
     short rows beside them). Returns {"sft": path, "eval": path,
     "train": path (sft + direct rows + drills), "asked": path of the one-step drills, "drills": path of all the
@@ -293,7 +318,7 @@ def build_traces(workdir: str | Path, items: list[MiniItem], *, direct_every: in
     workdir = Path(workdir)
     seed_pipeline(workdir, items)
     with OpenAIStubServer(teacher or OracleTeacher(), model="oracle-teacher") as server:
-        config = pipeline_config(workdir, server.base_url)
+        config = pipeline_config(workdir, server.base_url, family=family)
         traces = run_stage(config, "traces")
     export = run_stage(config, "export")
     sft = workdir / "export" / "sft.jsonl"
@@ -304,13 +329,15 @@ def build_traces(workdir: str | Path, items: list[MiniItem], *, direct_every: in
         seen: set[str] = set()
         frames: dict[str, dict] = {}
         for r in rows:
-            listing = perception_rows(r)  # decoded once, used for the listing drills and the one-frame drills
+            listing = perception_rows(
+                r, family=family
+            )  # decoded once, used for the listing drills and the one-frame drills
             for d in listing:
                 key = json.dumps(d["messages"][1], sort_keys=True)
                 if key not in seen:
                     seen.add(key)
                     train.append(d)
-            for d in frame_drills(r, workdir / "export" / "frames", listing):
+            for d in frame_drills(r, workdir / "export" / "frames", listing, family=family):
                 frames.setdefault(d["messages"][1]["content"][1]["image_url"]["url"], d)
         train += list(frames.values())
     asked = [d for d in map(asked_drill, rows) if d is not None] if drills else []

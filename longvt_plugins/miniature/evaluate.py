@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from longvt_plugins.core.families import DEFAULT_FAMILY
 from longvt_plugins.miniature.task import CHANCE, MiniItem, agent_budgets
 
 
@@ -92,7 +93,8 @@ def evaluate(model_dir, items: list[MiniItem], *, style: str = "tool", backend=N
     # on a busy 2-core machine).
     torch.set_num_threads(1)
     backend = backend or TransformersBackend(model_dir, device="cpu")
-    budgets = budgets or agent_budgets()
+    # the checkpoint's family sets the frame size of one visual token (task._token_pixels)
+    budgets = budgets or agent_budgets(getattr(backend, "family", None) or DEFAULT_FAMILY)
     rows = []
     for item in items:
         trace = run_agent(

@@ -1,8 +1,10 @@
-"""The miniature student: a small random Qwen2.5-VL built from a config, with the tiny fixture's tokenizer machinery.
+"""The miniature student: a small random Qwen2.5-VL (or, `arch="qwen3_vl"`, Qwen3-VL) built from a config, with the
+tiny fixture's tokenizer machinery.
 
-Same classes, chat template and special tokens as `testing.tiny_model`; only the size differs (so it can learn the
-task in minutes on a CPU) and the tokenizer learns its merges from the prompts it will read (so a conversation
-costs hundreds of tokens, not thousands).
+Same classes, chat template and special tokens as `testing.tiny_model`'s fixture of that family; only the size
+differs (so it can learn the task in minutes on a CPU) and the tokenizer learns its merges from the prompts it will
+read (so a conversation costs hundreds of tokens, not thousands). The family is written into the checkpoint's config;
+every host (traces, SFT, evaluation) reads it from there.
 """
 
 from __future__ import annotations
@@ -10,12 +12,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from longvt_plugins.core.families import (
+    PATCH_SIZES,
+    QWEN2_5_VL,
+    QWEN3_VL,
+    check_family,
+    family_of,
+    qwen3_label,
+)
+
 HIDDEN_SIZE = 128
 LAYERS = 4
 VOCAB_SIZE = 1200
 
 
-def _corpus() -> list[str]:
+def _corpus(arch: str = QWEN2_5_VL) -> list[str]:
     from longvt_plugins.core.backends import hermes_tools_block
     from longvt_plugins.core.crop_tool import CROP_VIDEO_SCHEMA
     from longvt_plugins.core.prompts import load_prompt
@@ -33,35 +44,37 @@ def _corpus() -> list[str]:
     texts.append(
         '<tool_call>\n{"name": "crop_video", "arguments": {"start_time": 32.0, "end_time": 48.0}}\n</tool_call>'
     )
+    # Qwen3-VL's labels ("<9.0 seconds>", one per pair of frames) and the listings that name them ("9s slate navy")
+    if arch == QWEN3_VL:
+        texts.append(" ".join(f"{qwen3_label(t)} {t}s" for t in range(0, 130)))
+        a, b, c = list(PLAIN_COLOURS)[:3]
+        texts.append(f"<think>Asked: red. Skim: 9s {a} {b}, 45s {c} red: found. Crop 48-64s.</think>")
     return texts
 
 
-def make_student(out_dir: str | Path, *, seed: int = 0) -> Path:
-    """Write the untrained miniature student (config, random weights, tokenizer, processor) to `out_dir`."""
-    from transformers import Qwen2_5_VLForConditionalGeneration
+def make_student(out_dir: str | Path, *, seed: int = 0, arch: str = QWEN2_5_VL) -> Path:
+    """Write the untrained miniature student (config, random weights, tokenizer, processor) to `out_dir`.
 
-    from longvt_plugins.testing.tiny_model import (
-        _save_random_checkpoint,
-        build_config,
-        build_processor,
-        build_tokenizer,
-    )
+    `arch`: the model family (`core.families`: "qwen2_5_vl", the default, or "qwen3_vl"). Same sizes, tokenizer
+    corpus (plus the family's time labels) and initialisation for both."""
+    from transformers import Qwen2_5_VLForConditionalGeneration, Qwen3VLForConditionalGeneration
+
+    from longvt_plugins.testing import tiny_model as tm
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tok = build_tokenizer(VOCAB_SIZE, corpus=_corpus())
-    config = build_config(tok, hidden_size=HIDDEN_SIZE, layers=LAYERS)
-    path = _save_random_checkpoint(
-        Qwen2_5_VLForConditionalGeneration,
-        config,
-        build_processor(tok),
-        tok,
-        out,
-        seed,
-        "Qwen2.5-VL (miniature)",
-    )
+    tok = tm.build_tokenizer(VOCAB_SIZE, corpus=_corpus(check_family(arch)))
+    if arch == QWEN3_VL:
+        cls, label = Qwen3VLForConditionalGeneration, "Qwen3-VL (miniature)"
+        config = tm.build_qwen3_config(tok, hidden_size=HIDDEN_SIZE, layers=LAYERS)
+        processor = tm.build_qwen3_processor(tok)
+    else:
+        cls, label = Qwen2_5_VLForConditionalGeneration, "Qwen2.5-VL (miniature)"
+        config = tm.build_config(tok, hidden_size=HIDDEN_SIZE, layers=LAYERS)
+        processor = tm.build_processor(tok)
+    path = tm._save_random_checkpoint(cls, config, processor, tok, out, seed, label)
     # Both initialisation steps below work on the saved random student in memory; it is written back once.
-    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path)
+    model = cls.from_pretrained(path)
     init_copy_heads(model, seed=seed)
     calibrate_projector(model, path)
     model.save_pretrained(path)
@@ -111,7 +124,8 @@ def calibrate_projector(model, model_dir: str | Path, *, frame_marker: float = 0
     single frame and one colour for every skim frame. So the tower stays frozen (recipes/miniature freeze
     `model.visual`) and its last projector layer is solved here (least squares over the palette frames) to map
     each frame to `IMAGE_FEATURE_NORM` x the unit embedding of " <colour>". Everything after that - reading the
-    right frame, cropping the right window, answering - is learned by SFT.
+    right frame, cropping the right window, answering - is learned by SFT. Both families: the merger's last linear
+    layer is solved (`_projector_output_layer`); Qwen3-VL's deepstack mergers are zeroed (`_silence_deepstack`).
 
     `frame_marker` > 0 adds one shared direction, orthogonal to every palette word, to each frame's target (the
     sum is rescaled to the same norm): a frame then reads as its colour word *and* as "a frame", as a pretrained
@@ -123,7 +137,7 @@ def calibrate_projector(model, model_dir: str | Path, *, frame_marker: float = 0
     from PIL import Image
     from transformers import AutoProcessor
 
-    from longvt_plugins.miniature.task import FRAME_PIXELS, PALETTE, colour_frame
+    from longvt_plugins.miniature.task import PALETTE, colour_frame
 
     proc = AutoProcessor.from_pretrained(model_dir)
     names = list(PALETTE)
@@ -132,13 +146,16 @@ def calibrate_projector(model, model_dir: str | Path, *, frame_marker: float = 0
         raise RuntimeError(
             f"every colour must be one token of the student's tokenizer: {dict(zip(names, ids, strict=True))}"
         )
-    side = int(FRAME_PIXELS**0.5)
+    # One visual token per frame, as the budgets give it (28x28 = FRAME_PIXELS for Qwen2.5-VL's 14-px patches;
+    # 32x32 for Qwen3-VL's 16-px patches: the smallest multiple of patch x merge).
+    side = 2 * PATCH_SIZES[family_of(model.config.model_type)]
     frames = [Image.fromarray(colour_frame(n)).resize((side, side), Image.BICUBIC) for n in names]
     px = proc.image_processor(
-        images=frames, return_tensors="pt", min_pixels=FRAME_PIXELS, max_pixels=FRAME_PIXELS
+        images=frames, return_tensors="pt", min_pixels=side * side, max_pixels=side * side
     )
     visual = model.model.visual
-    last = visual.merger.mlp[-1]
+    last = _projector_output_layer(visual.merger)
+    _silence_deepstack(visual)
     seen: list = []
     hook = last.register_forward_hook(lambda mod, args, out: seen.append(args[0]))
     with torch.no_grad():
@@ -158,6 +175,28 @@ def calibrate_projector(model, model_dir: str | Path, *, frame_marker: float = 0
         out = out.pooler_output if hasattr(out, "pooler_output") else out
     fit = float((out - target).norm(dim=-1).max())
     return {"colours": len(names), "max_fit_error": fit, "norm": float(out.norm(dim=-1).mean())}
+
+
+def _projector_output_layer(merger):
+    """The last linear layer of the vision merger: `mlp[-1]` (Qwen2.5-VL), `linear_fc2` (Qwen3-VL)."""
+    return merger.mlp[-1] if hasattr(merger, "mlp") else merger.linear_fc2
+
+
+def _silence_deepstack(visual) -> None:
+    """Qwen3-VL only: zero the deepstack mergers' output layers, so they add nothing to the LM's first layers.
+
+    Why: deepstack adds features of intermediate vision layers to the hidden states at the visual positions of the
+    first decoder layers. From a frozen random tower they are noise of the same order as the calibrated token (the
+    frame would no longer read as its colour word). A pretrained Qwen3-VL's deepstack carries fine detail; one
+    visual token of a 4x4 texture has none to carry. The tower stays frozen in SFT, so they stay zero."""
+    import torch
+
+    with torch.no_grad():
+        for merger in getattr(visual, "deepstack_merger_list", None) or []:
+            layer = _projector_output_layer(merger)
+            layer.weight.zero_()
+            if layer.bias is not None:
+                layer.bias.zero_()
 
 
 def _marker_direction(words):

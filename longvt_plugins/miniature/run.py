@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from longvt_plugins.core.families import QWEN2_5_VL, checkpoint_family
 from longvt_plugins.miniature import task
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "miniature"
@@ -45,24 +46,28 @@ SHIPPED_FILES = (
 )
 
 
-def build_student(work: Path, seed: int = 0) -> Path:
+def build_student(work: Path, seed: int = 0, *, arch: str = QWEN2_5_VL) -> Path:
+    """The untrained student of family `arch` in work/student (kept when it exists and is of that family)."""
     from longvt_plugins.miniature.model import make_student
 
     out = work / "student"
     if not (out / "config.json").exists():
-        make_student(out, seed=seed)
+        make_student(out, seed=seed, arch=arch)
+    elif checkpoint_family(out) != arch:
+        raise ValueError(f"{out} holds a {checkpoint_family(out)} student, not {arch}: use another --work")
     return out
 
 
 def build_data(work: Path, split: str, videos: int, *, direct_every: int = 4, drills: bool = True,
-               trace_repeats: int = TRACE_REPEATS) -> dict:  # fmt: skip
+               trace_repeats: int = TRACE_REPEATS, family: str = QWEN2_5_VL) -> dict:  # fmt: skip
+    """Task videos -> stage-7 traces -> rows; `family`: the student's (`checkpoint_family` of it)."""
     from longvt_plugins.miniature.data import build_traces
 
     t0 = time.perf_counter()
     items = task.make_split(work / "videos", split, videos)
     t1 = time.perf_counter()
     out = build_traces(work / f"pipeline-{split}", items, direct_every=direct_every, drills=drills,
-                       trace_repeats=trace_repeats)  # fmt: skip
+                       trace_repeats=trace_repeats, family=family)  # fmt: skip
     out.update(items=len(items), videos_s=round(t1 - t0, 1), traces_s=round(time.perf_counter() - t1, 1))
     return out
 
@@ -122,13 +127,14 @@ def write_json(path: Path, obj) -> None:
 
 
 def run_all(work: Path, *, train_videos: int = TRAIN_VIDEOS, test_videos: int = TEST_VIDEOS,
-            steps: int = SFT_STEPS) -> dict:  # fmt: skip
+            steps: int = SFT_STEPS, arch: str = QWEN2_5_VL) -> dict:  # fmt: skip
+    """`arch`: the student's model family; the rows and the evaluation follow its checkpoint's config."""
     from longvt_plugins.miniature.evaluate import evaluate
 
     work = Path(work).resolve()
     report: dict = {}
-    student = build_student(work)
-    report["data"] = build_data(work, "train", train_videos)
+    student = build_student(work, arch=arch)
+    report["data"] = build_data(work, "train", train_videos, family=checkpoint_family(student))
     start = student
     if report["data"].get("drills"):
         # Stage 1: the drills alone, so the two copies (frame -> colour word, question -> "Asked: X") form where no
@@ -163,7 +169,7 @@ def self_distill(
     rows, reasons = [], {}
     for i, item in enumerate(items):
         trace = run_agent(
-            item.path, item.question, backend, task.agent_budgets(),
+            item.path, item.question, backend, task.agent_budgets(backend.family),
             params=GenerationParams(temperature=temperature, seed=seed + i), ground_truth=item.answer,
             trace_id=item.id,
         )  # fmt: skip
@@ -211,7 +217,7 @@ def run_rft(work: Path, *, videos: int = 64, steps: int = RFT_STEPS) -> dict:
 
 def lmms_eval_args(model: Path) -> str:
     """longvt_agent_hf model args that reproduce `task.agent_budgets()` (what the model was trained with)."""
-    b = task.agent_budgets()
+    b = task.agent_budgets(checkpoint_family(model))
     s, c = b.skim, b.crop
     return (
         f"pretrained={model},fps={s.fps},min_frames={s.min_frames},max_frames={s.max_frames},"

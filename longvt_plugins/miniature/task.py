@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from longvt_plugins.core.budget import CropBudget, FrameBudget
+from longvt_plugins.core.families import PATCH_SIZES, QWEN2_5_VL, check_family
 
 SCENE_COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 30, 30),
@@ -77,23 +78,30 @@ QUESTION_TEMPLATES = (
 SPLIT_SEEDS = {"train": 0, "val": 100_000, "test": 200_000, "rft": 300_000, "demo": 400_000}
 
 
-def crop_budget() -> CropBudget:
+def _token_pixels(family: str) -> dict:
+    """One visual token per frame in `family`: FRAME_PIXELS (28x28) for Qwen2.5-VL's 14-px patches, 32x32 and
+    patch 16 for Qwen3-VL (28x28 is below one Qwen3-VL token: its resize would round the frame down to nothing)."""
+    if family == QWEN2_5_VL:  # patch_size: FrameBudget's default (14), so v1's budgets stay as they were
+        return {"min_pixels": FRAME_PIXELS, "max_pixels": FRAME_PIXELS}
+    side = 2 * PATCH_SIZES[check_family(family)]
+    return {"min_pixels": side * side, "max_pixels": side * side, "patch_size": PATCH_SIZES[family]}
+
+
+def crop_budget(family: str = QWEN2_5_VL) -> CropBudget:
     """The crop_video budget of the teacher, the SFT replay, the RFT sampler and every evaluation."""
-    return CropBudget(fps=0.5, min_frames=2, max_frames=8, min_pixels=FRAME_PIXELS, max_pixels=FRAME_PIXELS,
-                      max_calls=2)  # fmt: skip
+    return CropBudget(fps=0.5, min_frames=2, max_frames=8, max_calls=2, **_token_pixels(family))
 
 
-def skim_budget() -> FrameBudget:
+def skim_budget(family: str = QWEN2_5_VL) -> FrameBudget:
     """The skim of every miniature run: one frame per scene, each resized to one visual token."""
-    return FrameBudget(fps=1.0, min_frames=4, max_frames=SKIM_FRAMES, min_pixels=FRAME_PIXELS,
-                       max_pixels=FRAME_PIXELS)  # fmt: skip
+    return FrameBudget(fps=1.0, min_frames=4, max_frames=SKIM_FRAMES, **_token_pixels(family))
 
 
-def agent_budgets():
-    """AgentBudgets of every miniature run (teacher traces, eval, demo)."""
+def agent_budgets(family: str = QWEN2_5_VL):
+    """AgentBudgets of every miniature run (teacher traces, eval, demo) for a student of `family`."""
     from longvt_plugins.core.agent import AgentBudgets
 
-    return AgentBudgets(skim=skim_budget(), crop=crop_budget(), max_turns=3, max_new_tokens=160,
+    return AgentBudgets(skim=skim_budget(family), crop=crop_budget(family), max_turns=3, max_new_tokens=160,
                         max_total_tokens=384)  # fmt: skip
 
 

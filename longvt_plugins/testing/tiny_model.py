@@ -223,46 +223,44 @@ def qwen3_standin_template() -> str:
     return resources.files("longvt_plugins.testing").joinpath("assets/qwen3_vl_standin.jinja").read_text()
 
 
-def make_tiny_qwen3vl(out_dir: str | Path, *, seed: int = 0) -> Path:
-    """A tiny random Qwen3-VL checkpoint. Real Qwen3-VL checkpoints ship their own tool template; this tiny one
-    carries a stand-in written to Qwen3-VL's conventions (`qwen3_standin_template`), which differs from our
-    Qwen2.5-VL template (no default system turn), so a host that picked the wrong template is seen."""
-    from transformers import (
-        Qwen2VLImageProcessor,
-        Qwen3VLConfig,
-        Qwen3VLForConditionalGeneration,
-        Qwen3VLProcessor,
-        Qwen3VLVideoProcessor,
-    )
+def build_qwen3_processor(tokenizer):
+    """Qwen3-VL's processor (patch 16) around the local tokenizer, with the stand-in tool template."""
+    from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tok = build_tokenizer()
-    tok.chat_template = qwen3_standin_template()
-    ids = {t: tok.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
+    tokenizer.chat_template = qwen3_standin_template()
     pixels = dict(min_pixels=32 * 32, max_pixels=64 * 64 * 4)
-    processor = Qwen3VLProcessor(
+    return Qwen3VLProcessor(
         image_processor=Qwen2VLImageProcessor(patch_size=16, **pixels),
         video_processor=Qwen3VLVideoProcessor(
             patch_size=16, size={"shortest_edge": 32 * 32, "longest_edge": 64 * 64 * 8}
         ),
-        tokenizer=tok,
-        chat_template=tok.chat_template,
+        tokenizer=tokenizer,
+        chat_template=tokenizer.chat_template,
     )
-    config = Qwen3VLConfig(
+
+
+def build_qwen3_config(tokenizer, *, hidden_size: int = 64, layers: int = 2):
+    """A small Qwen3-VL config: 4 query / 2 key-value heads, interleaved M-RoPE, one deepstack layer."""
+    from transformers import Qwen3VLConfig
+
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
+    heads = 4
+    half = hidden_size // heads // 2
+    third = (half + 1) // 3
+    return Qwen3VLConfig(
         text_config=dict(
-            vocab_size=len(tok),
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
+            vocab_size=len(tokenizer),
+            hidden_size=hidden_size,
+            intermediate_size=hidden_size * 2,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
             num_key_value_heads=2,
-            head_dim=16,
+            head_dim=hidden_size // heads,
             max_position_embeddings=32768,
             rope_parameters={
                 "rope_type": "default",
                 "rope_theta": 5000000.0,
-                "mrope_section": [2, 3, 3],
+                "mrope_section": [half - 2 * third, third, third],  # sums to head_dim / 2
                 "mrope_interleaved": True,
             },
             pad_token_id=ids["<|endoftext|>"],
@@ -272,7 +270,7 @@ def make_tiny_qwen3vl(out_dir: str | Path, *, seed: int = 0) -> Path:
             hidden_size=32,
             intermediate_size=64,
             num_heads=2,
-            out_hidden_size=64,
+            out_hidden_size=hidden_size,
             patch_size=16,
             spatial_merge_size=2,
             temporal_patch_size=2,
@@ -285,6 +283,19 @@ def make_tiny_qwen3vl(out_dir: str | Path, *, seed: int = 0) -> Path:
         vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=True,
     )
+
+
+def make_tiny_qwen3vl(out_dir: str | Path, *, seed: int = 0) -> Path:
+    """A tiny random Qwen3-VL checkpoint. Real Qwen3-VL checkpoints ship their own tool template; this tiny one
+    carries a stand-in written to Qwen3-VL's conventions (`qwen3_standin_template`), which differs from our
+    Qwen2.5-VL template (no default system turn), so a host that picked the wrong template is seen."""
+    from transformers import Qwen3VLForConditionalGeneration
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tok = build_tokenizer()
+    processor = build_qwen3_processor(tok)
+    config = build_qwen3_config(tok)
     return _save_random_checkpoint(
         Qwen3VLForConditionalGeneration, config, processor, tok, out, seed, "Qwen3-VL"
     )

@@ -106,6 +106,9 @@ class TracesStage(Stage):
         "judge": None,  # endpoint settings for the answer judge; None: $LONGVT_JUDGE_* or rule-based scoring
         "require_overlap": False,  # also demand a crop that overlaps the QA's evidence span
         "native_tools": True,  # False for servers without tool-call parsing (calls read from <tool_call> text)
+        # How the teacher is shown frame times (core/families.py): the family of the student the rows are for, so
+        # the times its text names are the labels the student reads. None: from the served model's name.
+        "family": None,
         # skim_<field> / crop_<field> for every FrameBudget / CropBudget field; None keeps core.budget's preset
         **dict.fromkeys(FrameBudget.option_names("skim_")),
         **dict.fromkeys(CropBudget.option_names("crop_")),
@@ -132,6 +135,7 @@ class TracesStage(Stage):
                 timeout=float(ep["timeout"]),
                 max_retries=int(ep["retries"]),
                 native_tools=bool(self.options["native_tools"]),
+                family=self.options.get("family"),
             )
         except (BackendError, Exception) as exc:
             raise UnitFailed(f"teacher endpoint unusable: {exc}") from exc
