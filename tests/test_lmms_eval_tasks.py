@@ -27,6 +27,9 @@ _ALL_TASKS, OUR_GROUPS = list_tasks()
 # `python -m longvt_plugins.miniature`) is run through the lmms-eval CLI by `miniature.run.run_lmms_eval`.
 OUR_TASKS = [t for t in _ALL_TASKS if t.benchmark != "longvtp_miniature"]
 BENCHMARKS = ["longvtp_lvbench", "longvtp_videomme", "longvtp_videommmu", "longvtp_videosiah"]
+# Ours beyond the paper (issue 27): Video-MME with the subtitles as the search_subtitles tool (longvt-tools).
+TOOLS_TASKS = ["longvtp_videomme_subsearch_tool"]
+PAPER_TASKS = [t for t in OUR_TASKS if t.name not in TOOLS_TASKS]
 
 
 def test_four_benchmarks_in_three_styles_with_the_papers_token_budgets():
@@ -37,7 +40,10 @@ def test_four_benchmarks_in_three_styles_with_the_papers_token_budgets():
         assert t.max_new_tokens == {"tool": 49152, "think": 4096, "non_think": 128}[t.style]
     assert sorted(by_bench) == BENCHMARKS
     assert all(styles == {"non_think", "think", "tool"} for styles in by_bench.values())
-    assert len(OUR_TASKS) == 18  # VideoMMMU: 3 subsets x 3 styles
+    assert len(PAPER_TASKS) == 18  # VideoMMMU: 3 subsets x 3 styles
+    assert sorted((t.name, t.style) for t in OUR_TASKS if t.name in TOOLS_TASKS) == [
+        (n, "tool") for n in TOOLS_TASKS
+    ]
     assert sorted(OUR_GROUPS) == [f"longvtp_videommmu_{s}" for s in ("non_think", "think", "tool")]
 
 
@@ -132,9 +138,13 @@ def test_every_task_loads_and_builds_messages_from_local_data(loaded_tasks, samp
             task.config.doc_to_text(doc, lmms_eval_specific_kwargs=kwargs).count(question.splitlines()[0])
             == 1
         )
-        if name.startswith("longvtp_videomme"):
+        resources = next(p for p in user if p.get("longvt_role") == "question").get("longvt_resources")
+        if name in TOOLS_TASKS:  # the subtitles as the search tool's file, not as lines in the prompt
+            assert "subtitles are listed below" not in question and "Welcome" not in question
+            assert Path(resources["subtitle_path"]).read_text().count("Welcome to the shapes show.") == 1
+        elif name.startswith("longvtp_videomme"):
             assert "subtitles are listed below" in question and "Welcome to the shapes show." in question
-            assert "<font" not in question
+            assert "<font" not in question and resources is None
 
 
 def test_process_results_scores_letters_without_a_judge(loaded_tasks, monkeypatch):

@@ -73,6 +73,15 @@ def _framings(doc, kwargs):
         return {"upstream!error": f"{type(exc).__name__}: {exc}"}
 
 
+def _resources(doc, kwargs):
+    """`subtitles: tool` (`longvtp_videomme_subsearch_tool`): the doc's SRT goes to the agent as the search_subtitles tool's file
+    instead of a prompt block; a video without one gets the tool's "no subtitles" answer."""
+    if kwargs.get("subtitles") != "tool":
+        return {}
+    path = _srt(doc)
+    return {"subtitle_path": str(path)} if path.is_file() else {}
+
+
 def _judge_questions(doc, kwargs):
     from longvt_plugins.core.protocols import upstream_questions
 
@@ -90,6 +99,7 @@ BENCH = Benchmark(
     groups=lambda doc: {"by_duration": doc.get("duration"), "by_category": doc.get("task_type")},
     framings=_framings,
     judge_questions=_judge_questions,
+    resources=_resources,
     benchmark="videomme",  # under upstream, its non-think rows are scored by lmms-eval's built-in task
 )
 

@@ -13,6 +13,7 @@ pixels at hard edges, ~1.3x slower per crop; same sizes, frames and timestamps e
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import threading
@@ -220,6 +221,7 @@ class _ReaderPool:
         self.capacity = capacity
         self._idle: OrderedDict[tuple, list[Reader]] = OrderedDict()
         self._lock = threading.Lock()
+        self._closed = False  # set at interpreter exit: readers given back after that are closed at once
 
     @contextmanager
     def reader(self, key: tuple, open_fn) -> Iterator[Reader]:
@@ -243,8 +245,11 @@ class _ReaderPool:
     def _give_back(self, key: tuple, rdr: Reader) -> None:
         evicted = []
         with self._lock:
-            self._idle.setdefault(key, []).append(rdr)
-            self._idle.move_to_end(key)
+            if self._closed:
+                evicted.append(rdr)
+            else:
+                self._idle.setdefault(key, []).append(rdr)
+                self._idle.move_to_end(key)
             while sum(len(v) for v in self._idle.values()) > self.capacity:
                 old_key, readers = next(iter(self._idle.items()))
                 evicted.append(readers.pop(0))
@@ -253,15 +258,28 @@ class _ReaderPool:
         for r in evicted:
             r.close()
 
-    def clear(self) -> None:
+    def clear(self, *, for_good: bool = False) -> None:
         with self._lock:
             readers = [r for rs in self._idle.values() for r in rs]
             self._idle.clear()
+            self._closed = self._closed or for_good
         for r in readers:
             r.close()
 
 
 _POOL = _ReaderPool(int(os.environ.get("LONGVT_VIDEO_READER_CACHE", "16")))
+
+
+@atexit.register
+def _close_readers_at_exit() -> None:
+    # A decord reader still pooled when the interpreter shuts down is destroyed after the C++ objects it uses
+    # are gone: the process then aborts at exit ("pure virtual method called", rc 134, or a segfault, 139), seen
+    # on 720p videos after as little as one crop. atexit runs while everything is still alive (after the
+    # interpreter has joined its non-daemon threads, so no reader is checked out by a tool call); a reader
+    # given back later (another exit hook cropping) is closed at once.
+    _POOL.clear(for_good=True)
+
+
 _INFO_LOCK = threading.Lock()
 _INFO: OrderedDict[tuple, VideoInfo] = OrderedDict()
 

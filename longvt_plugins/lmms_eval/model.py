@@ -238,8 +238,10 @@ class LongVTAgent(lmms):
                 saved = self.answers.get(key)
                 if saved is not None:
                     return self._saved(saved, task_style, doc, gen_kwargs, card)
-            video, question, mcq = self._read_messages(doc_to_messages(doc), self.protocol.question_framing)
-            trace = self._run(video, question, task_style, gen_kwargs, task, doc_id, mcq)
+            messages = doc_to_messages(doc)
+            video, question, mcq = self._read_messages(messages, self.protocol.question_framing)
+            resources = self._check_resources(self._read_resources(messages))
+            trace = self._run(video, question, task_style, gen_kwargs, task, doc_id, mcq, resources)
         except Exception as exc:  # a bad doc (missing video, no video part) is one failed sample, not a crash
             return self._failed(task_style, doc, task, doc_id, f"{type(exc).__name__}: {exc}", gen_kwargs)
         if (
@@ -335,6 +337,26 @@ class LongVTAgent(lmms):
         # A framing is the text as that protocol sent it: the protocol decides about its whitespace.
         return video, (framed if framed is not None else question), mcq
 
+    @staticmethod
+    def _read_resources(messages: list[dict]) -> dict[str, str]:
+        """The doc's own files for the tools (`longvt_resources` on the question part; tasklib.build_messages)."""
+        for message in messages:
+            content = message.get("content") if message.get("role") == "user" else None
+            for part in content if isinstance(content, list) else []:
+                if isinstance(part, dict) and part.get("longvt_role") == "question":
+                    return {str(k): str(v) for k, v in (part.get("longvt_resources") or {}).items()}
+        return {}
+
+    def _check_resources(self, resources: dict[str, str]) -> dict[str, str]:
+        """A task that gives the subtitles as the search_subtitles tool has no subtitle block in its prompt: under a
+        protocol without that tool the model would silently answer without subtitles, so the doc fails instead."""
+        if "subtitle_path" in resources and "search_subtitles" not in self.protocol.tool.also_offered:
+            raise ValueError(
+                f"this task gives the subtitles as the search_subtitles tool, which protocol {self.protocol.name!r} "
+                "does not offer; run it with protocol=longvt-tools"
+            )
+        return resources
+
     def _session(self, style: str, task: str = "", multiple_choice: bool = False):
         from longvt_plugins.core.protocols.session import ProtocolSession
 
@@ -354,7 +376,7 @@ class LongVTAgent(lmms):
         base = AgentBudgets(max_calls_per_turn=self.max_calls_per_turn)
         return session_budgets(self._session(style), base)
 
-    def _run(self, video, question, task_style, gen_kwargs, task, doc_id, mcq=False):
+    def _run(self, video, question, task_style, gen_kwargs, task, doc_id, mcq=False, resources=None):
         from longvt_plugins.core.agent import AgentBudgets, run_agent
         from longvt_plugins.core.backends import GenerationParams
 
@@ -372,6 +394,7 @@ class LongVTAgent(lmms):
             params=params,
             meta={"task": task, "doc_id": doc_id},
             session=self._session(task_style, task, mcq),
+            subtitle_path=(resources or {}).get("subtitle_path"),
         )
 
     def _card(self, task_style: str, gen_kwargs: dict, task: str = "") -> dict[str, Any]:

@@ -126,6 +126,7 @@ def build_messages(
     *,
     multiple_choice: bool,
     framings: dict[str, str] | None = None,
+    resources: dict[str, str] | None = None,
 ) -> list[dict]:
     """The lmms-eval chat messages for one doc in the task's style (`kwargs` = lmms_eval_specific_kwargs).
 
@@ -135,11 +136,15 @@ def build_messages(
     frame timestamps, so they read only the question; every other chat model reads both parts.
     `framings` (framing name -> question text) go on the question part as `longvt_framings`: the question as
     another protocol words it (`Protocol.question_framing`); our models send that one instead.
+    `resources` (e.g. `{"subtitle_path": ...}`) go on the question part as `longvt_resources`: the doc's own files
+    that our models bind to the tools their protocol offers (search_subtitles reads `subtitle_path`).
     """
     system, text, post = _parts(question, kwargs, multiple_choice=multiple_choice)
     part = {"type": "text", "text": text, "longvt_role": "question", "longvt_mcq": multiple_choice}
     if framings:
         part["longvt_framings"] = dict(framings)
+    if resources:
+        part["longvt_resources"] = dict(resources)
     content: list[dict] = [{"type": "video", "url": video}, part]
     if post:
         content.append({"type": "text", "text": "\n" + post})
@@ -220,6 +225,7 @@ class Benchmark:
         framings=None,
         judge_questions=None,
         benchmark=None,
+        resources=None,
     ) -> None:
         self.cache = cache
         # "videomme", "lvbench", "videommmu": the name a protocol's per-benchmark settings use (builtin scoring)
@@ -229,6 +235,8 @@ class Benchmark:
         # doc, kwargs -> {framing name: question text}: the question that protocol's scorer gives its judge
         self._judge_questions = judge_questions
         self._groups = groups  # doc -> {"by_duration": ..., "by_category": ...}: the results breakdowns
+        # doc, kwargs -> {"subtitle_path": ...}: the doc's files the tools read (VideoMME's SRT as search_subtitles)
+        self._resources = resources
         self._video, self._question, self._target, self._options = video, question, target, options
         self.video_alternatives = tuple(video_alternatives)
 
@@ -259,6 +267,7 @@ class Benchmark:
             lmms_eval_specific_kwargs,
             multiple_choice=mcq,
             framings=self.framings(doc, lmms_eval_specific_kwargs),
+            resources=self._resources(doc, lmms_eval_specific_kwargs or {}) if self._resources else None,
         )
 
     def framings(self, doc: dict, kwargs: dict | None = None) -> dict[str, str]:

@@ -12,7 +12,18 @@ QA records (JSONL / parquet / a list of dicts from Python). Both become `RLSampl
     ability            str
     reward_model       {style: "model", ground_truth}
     extra_info         {index, split, qa_id, question, answer, video_path, duration, video_segment,
-                        need_tools_kwargs, tools_kwargs: {crop_video: {create_kwargs: {video_path}}}}
+                        evidence_box: {bbox, time} | null,
+                        need_tools_kwargs, tools_kwargs: {crop_video: {create_kwargs: {video_path}},
+                                                          zoom_frame: {create_kwargs: {video_path}},
+                                                          search_subtitles: {create_kwargs: {subtitle_path}}}}
+
+Every row names its resources for each registry tool (docs/tools.md), so one file serves `tool_config.yaml`
+(crop_video alone) and `tool_config_tools.yaml` (all three): verl hands each tool only its own entry. A source row's
+`subtitle_path` (SRT/WebVTT, resolved like the video) must parse, else the sample is rejected; without one,
+`subtitle_path` is null and search_subtitles answers "this video has no subtitles". A source row's `evidence_box`
+(zoom_frame's 0-1000 box, any form `core.rewards.evidence` reads) is written as `{bbox: [x1, y1, x2, y2], time:
+[start, end] | null}` - a point in time already widened to the reward's span - so the `zoom_iou` term sees exactly
+what the source said; an unreadable box, or one whose time lies outside the video, rejects the sample.
 
 The schema is explicit (`ROW_SCHEMA`): Arrow would otherwise union struct keys across rows and hand `None` for
 keys a row lacks (a `max_frames: None` reaching qwen_vl_utils), or type a column `null` when its first rows are
@@ -41,9 +52,11 @@ from typing import Any
 from longvt_plugins.core.budget import SKIM, FrameBudget
 from longvt_plugins.core.crop_tool import CROP_VIDEO_NAME, skim_text, timestamped_parts
 from longvt_plugins.core.prompts import load_prompt
+from longvt_plugins.core.rewards.evidence import parse_evidence_box
 from longvt_plugins.core.row_kinds import is_longvt_rl_row, rl_row_problems
 from longvt_plugins.core.rowfile import RowFileError, read_records
 from longvt_plugins.core.style import check_style
+from longvt_plugins.core.transcript import TranscriptError, load_index
 from longvt_plugins.core.video import VideoError, VideoInfo, plan_window, probe, sample_video
 
 # The `videos` column carries these FrameBudget fields to verl's qwen_vl_utils (the processor brings its own patch).
@@ -52,6 +65,8 @@ VIDEO_FIELDS = ("fps", "min_frames", "max_frames", "min_pixels", "max_pixels")
 SEGMENT_SLACK_S = 1.0
 # How the initial prompt shows the video: a native video part (upstream) or the agent's timestamped skim frames.
 INITIAL_VIDEO_MODES = ("video", "frames")
+# The registry's other tools (core/tools/): names only, so the converter does not load their schemas.
+ZOOM_FRAME, SEARCH_SUBTITLES = "zoom_frame", "search_subtitles"
 
 
 @dataclass
@@ -66,6 +81,8 @@ class RLSample:
     qa_id: str = ""
     options: list[str] = field(default_factory=list)
     problem: str | None = None  # why a reader could not use the record; such samples are rejected
+    subtitle_path: str | None = None  # the video's own SRT/WebVTT file, for search_subtitles
+    evidence_box: Any = None  # as the source wrote it; checked and normalised by `check_sample` / `build_row`
 
 
 @dataclass
@@ -99,7 +116,15 @@ def row_schema(initial_video: str = "video"):
         ]
     )
     create_kwargs = pa.struct([("video_path", pa.string())])
-    tools_kwargs = pa.struct([(CROP_VIDEO_NAME, pa.struct([("create_kwargs", create_kwargs)]))])
+    subtitle_kwargs = pa.struct([("subtitle_path", pa.string())])
+    tools_kwargs = pa.struct(
+        [
+            (CROP_VIDEO_NAME, pa.struct([("create_kwargs", create_kwargs)])),
+            (ZOOM_FRAME, pa.struct([("create_kwargs", create_kwargs)])),
+            (SEARCH_SUBTITLES, pa.struct([("create_kwargs", subtitle_kwargs)])),
+        ]
+    )
+    evidence_box = pa.struct([("bbox", pa.list_(pa.float64())), ("time", pa.list_(pa.float64()))])
     extra_info = pa.struct(
         [
             ("index", pa.int64()),
@@ -111,6 +136,7 @@ def row_schema(initial_video: str = "video"):
             ("video_path", pa.string()),
             ("duration", pa.float64()),
             ("video_segment", pa.list_(pa.float64())),
+            ("evidence_box", evidence_box),
             ("need_tools_kwargs", pa.bool_()),
             ("tools_kwargs", tools_kwargs),
         ]
@@ -171,6 +197,7 @@ def sample_from_record(record: dict[str, Any], index: int = 0) -> RLSample:
         segment = [record["start_time"], record["end_time"]]
     answer = record.get("answer", record.get("ground_truth", ""))
     segment, problem = _segment_or_problem(segment)
+    subtitles = record.get("subtitle_path") or record.get("subtitles")
     return RLSample(
         question=str(record.get("question") or ""),
         answer="" if answer is None else str(answer),
@@ -180,6 +207,8 @@ def sample_from_record(record: dict[str, Any], index: int = 0) -> RLSample:
         data_source=str(record.get("data_source") or "longvt"),
         qa_id=str(record.get("qa_id") or record.get("id") or index),
         options=[str(o) for o in (record.get("options") or [])],
+        subtitle_path=_strip_file_url(str(subtitles)) if subtitles else None,
+        evidence_box=record.get("evidence_box"),
     )
 
 
@@ -204,6 +233,8 @@ def sample_from_longvt_row(row: dict[str, Any], index: int = 0) -> RLSample:
         problem=problem,
         data_source=str(row.get("data_source") or "longvt"),
         qa_id=str(extra.get("qa_id") or extra.get("index", index)),
+        subtitle_path=_strip_file_url(str(extra["subtitle_path"])) if extra.get("subtitle_path") else None,
+        evidence_box=extra.get("evidence_box"),
     )
 
 
@@ -295,6 +326,7 @@ def build_row(
         head = "<video>"
         media = {"videos": [{"video": info.path, **{k: getattr(video, k) for k in VIDEO_FIELDS}}]}
     question = _question_text(sample)
+    evidence = parse_evidence_box(sample.evidence_box)  # checked by check_sample
     user = f"{head}{skim_text(info, timestamps)}\n{question}\n\n{load_prompt(f'agent_{style}').strip()}"
     segment = sample.segment
     return {
@@ -318,8 +350,15 @@ def build_row(
             "video_segment": None
             if segment is None
             else [float(segment[0]), min(float(segment[1]), info.duration)],
+            "evidence_box": None
+            if evidence is None
+            else {"bbox": list(evidence[1]), "time": None if evidence[0] is None else list(evidence[0])},
             "need_tools_kwargs": style == "tool",
-            "tools_kwargs": {CROP_VIDEO_NAME: {"create_kwargs": {"video_path": info.path}}},
+            "tools_kwargs": {
+                CROP_VIDEO_NAME: {"create_kwargs": {"video_path": info.path}},
+                ZOOM_FRAME: {"create_kwargs": {"video_path": info.path}},
+                SEARCH_SUBTITLES: {"create_kwargs": {"subtitle_path": sample.subtitle_path}},
+            },
         },
     }
 
@@ -337,6 +376,25 @@ def check_sample(sample: RLSample, info: VideoInfo) -> None:
             raise SampleRejected(f"segment {sample.segment} is not 0 <= start < end")
         if start >= info.duration or end > info.duration + SEGMENT_SLACK_S:
             raise SampleRejected(f"segment {sample.segment} lies outside the {info.duration:.2f}s video")
+    if sample.evidence_box is not None:
+        evidence = parse_evidence_box(sample.evidence_box)
+        if evidence is None:
+            raise SampleRejected(
+                f"unreadable evidence_box {sample.evidence_box!r}: expected "
+                '{"bbox": [x1, y1, x2, y2], "time": t | [start, end]} in 0-1000 coordinates, x1 < x2, y1 < y2'
+            )
+        if evidence[0] is not None and evidence[0][0] >= info.duration:
+            raise SampleRejected(
+                f"evidence_box time {list(evidence[0])} lies outside the {info.duration:.2f}s video"
+            )
+
+
+def check_subtitles(path: str) -> None:
+    """A subtitle file the search tool can read: it exists and parses (the tool's own index, built once)."""
+    try:
+        load_index(path)
+    except (OSError, TranscriptError) as exc:
+        raise SampleRejected(f"subtitle file unusable: {path}: {exc}") from None
 
 
 def convert(
@@ -383,6 +441,9 @@ def convert(
             if isinstance(info, VideoError):
                 raise SampleRejected(f"video unusable: {info}")
             check_sample(sample, info)
+            if sample.subtitle_path:
+                sample.subtitle_path = _remap(sample.subtitle_path, root, path_map or {})
+                check_subtitles(sample.subtitle_path)
             rows.append(build_row(sample, info, index=len(rows), split=split, video=video, style=style,
                                   initial_video=initial_video))  # fmt: skip
         except (SampleRejected, VideoError, ValueError) as exc:

@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from longvt_plugins.core.budget import CropBudget, ZoomBudget
@@ -219,6 +220,17 @@ class ZoomFrameTool:
                 error="internal",
             )
 
+    def _probe(self) -> VideoInfo:
+        if self._info is None:
+            self._info = probe(self.video_path, backend=self.budget.backend)
+        return self._info
+
+    def _duration(self) -> float | None:
+        try:
+            return self._probe().duration
+        except VideoError:  # an unreadable video: the call's own error says how to call, without the length
+            return None
+
     def _error(self, problem: str, kind: str, duration: float | None = None) -> ZoomResult:
         return ZoomResult(ok=False, text=f"zoom_frame error: {problem} {_how(duration)}", error=kind)
 
@@ -235,15 +247,14 @@ class ZoomFrameTool:
                 ),
                 error="call_limit",
             )
-        duration = self._info.duration if self._info else None
         try:
             time, box, notes = parse_zoom_arguments(arguments)
         except ArgumentError as e:
-            return self._error(str(e), "arguments", duration)
+            # The duration is read before answering, so the text of a bad call never depends on whether another
+            # call of the same turn happened to read the video first.
+            return self._error(str(e), "arguments", self._duration())
         try:
-            if self._info is None:
-                self._info = probe(self.video_path, backend=self.budget.backend)
-            info = self._info
+            info = self._probe()
             if time > info.duration:
                 return self._error(
                     f"time ({time:g}) is past the end of the video ({info.duration:.2f} s).",
@@ -273,7 +284,10 @@ class ZoomFrameTool:
             return self._error(
                 f"the region {right - left}x{bottom - top} px cannot be resized ({e}).", "arguments"
             )
-        region = Image.fromarray(frame[top:bottom, left:right]).resize((w, h), Image.BICUBIC)
+        # The cut is a strided view: PIL would copy it pixel by pixel (`tobytes`, ~20x slower than numpy's row
+        # copy on a 720p frame); a contiguous copy first gives the same image.
+        cut = np.ascontiguousarray(frame[top:bottom, left:right])
+        region = Image.fromarray(cut).resize((w, h), Image.BICUBIC)
         t = float(got.timestamps[0])
         stamp = format_timestamps([t])[0]
         x1, y1, x2, y2 = (f"{v:g}" for v in box)
