@@ -29,6 +29,24 @@ def crop(start, end) -> str:
 @pytest.fixture(scope="module")
 def rl(tiny_model_dir, sample_video, tmp_path_factory):
     """A composed recipe, verl's worker, and the converted rows; shared by every test here."""
+    return _rollout(tiny_model_dir, sample_video, tmp_path_factory.mktemp("verl-loop"), CROP_ONLY_YAML)
+
+
+CROP_ONLY_YAML = (
+    "tools:\n  - class_name: longvt_plugins.verl.tool.CropVideoTool\n"
+    "    config: {type: native, fps: 1.0, max_frames: 16, max_pixels: 12544, max_calls: 2}\n"
+)
+# The crop of CROP_ONLY_YAML with more calls, search_subtitles beside it, and the longvt-tools per-turn budget.
+TOOLS_YAML = (
+    "tools:\n  - class_name: longvt_plugins.verl.tool.CropVideoTool\n"
+    "    config: {type: native, fps: 1.0, max_frames: 16, max_pixels: 12544, max_calls: 5}\n"
+    "  - class_name: longvt_plugins.verl.search_tool.SearchSubtitlesTool\n"
+    "    config: {type: native, max_calls: 5}\n"
+    "turn_budget:\n  protocol: longvt-tools\n"
+)
+
+
+def _rollout(tiny_model_dir, sample_video, tmp, tool_yaml_text):
     from types import SimpleNamespace
 
     from omegaconf import OmegaConf
@@ -38,7 +56,6 @@ def rl(tiny_model_dir, sample_video, tmp_path_factory):
     from longvt_plugins.testing.verl_rollout import ScriptedRolloutServer, compose_recipe
     from longvt_plugins.verl.convert import RLSample, convert
 
-    tmp = tmp_path_factory.mktemp("verl-loop")
     samples = [
         RLSample(q, "circle", str(sample_video.path), segment=[30.0, 50.0], qa_id=f"q{i}")
         for i, q in enumerate(QUESTIONS)
@@ -46,10 +63,7 @@ def rl(tiny_model_dir, sample_video, tmp_path_factory):
     report = convert(samples, tmp / "rl.parquet", video=SKIM.replace(max_frames=8, max_pixels=56 * 56))
     assert report.written == 2, report.rejected
     tool_yaml = tmp / "tools.yaml"
-    tool_yaml.write_text(
-        "tools:\n  - class_name: longvt_plugins.verl.tool.CropVideoTool\n"
-        "    config: {type: native, fps: 1.0, max_frames: 16, max_pixels: 12544, max_calls: 2}\n"
-    )
+    tool_yaml.write_text(tool_yaml_text)
     config = compose_recipe(
         [
             f"actor_rollout_ref.model.path={tiny_model_dir}",
@@ -80,8 +94,20 @@ def rl(tiny_model_dir, sample_video, tmp_path_factory):
         return asyncio.run(worker.generate_sequences(batch)), server
 
     return SimpleNamespace(
-        config=config, worker=worker, tokenizer=tokenizer, processor=processor, run=run, video=sample_video
+        config=config,
+        worker=worker,
+        tokenizer=tokenizer,
+        processor=processor,
+        run=run,
+        video=sample_video,
+        tool_yaml=tool_yaml,
     )
+
+
+@pytest.fixture(scope="module")
+def rl_tools(tiny_model_dir, sample_video, tmp_path_factory):
+    """The same worker and rows under TOOLS_YAML: crop_video + search_subtitles with the longvt-tools turn budget."""
+    return _rollout(tiny_model_dir, sample_video, tmp_path_factory.mktemp("verl-loop-tools"), TOOLS_YAML)
 
 
 def _response(out, i=0):
@@ -252,3 +278,142 @@ def test_reward_sees_tool_counters_and_the_same_keys_with_and_without_a_tool_cal
     assert out.non_tensor_batch["iou"][plain_sample] == 0.0
     assert sorted(any(q in text for text in judged) for q in QUESTIONS) == [True, True]
     assert "rm_scores" in out.batch.keys()
+
+
+# ---------------------------------------------------------------------- the per-turn budget (longvt-tools)
+SEARCH = '<tool_call>\n{"name": "search_subtitles", "arguments": {"query": "circle"}}\n</tool_call>'
+
+
+def turn(*calls: str) -> str:
+    """One assistant turn with several tool calls (what a policy writes for parallel calls)."""
+    body = "\n".join(c if c.startswith("<tool_call>") else _call_block(c) for c in calls)
+    return f"<think>Several looks at once.</think>\n{body}<|im_end|>"
+
+
+def _call_block(crop_reply: str) -> str:
+    return crop_reply.split("</think>\n", 1)[1].removesuffix("<|im_end|>")
+
+
+def _tool_responses(prompt_text: str) -> list[str]:
+    """The tool responses of the last tool turn of a prompt, in order."""
+    last_turn = prompt_text.rsplit("<|im_start|>assistant", 2)[-2]
+    return [part.split("</tool_response>")[0] for part in last_turn.split("<tool_response>")[1:]]
+
+
+def _counters(out, *keys):
+    return {k: out.non_tensor_batch[k][0] for k in keys}
+
+
+def test_turn_over_the_call_limit_runs_the_first_n_in_call_order(rl_tools):
+    from longvt_plugins.core.budget import turn_calls_refusal
+    from longvt_plugins.core.protocols import LONGVT_TOOLS
+    from longvt_plugins.core.video import sample_window
+
+    limit = LONGVT_TOOLS.tool.calls_per_turn
+    assert limit == 3
+    script = [turn(crop(0, 10), SEARCH, crop(10, 20), crop(20, 30), SEARCH), ANSWER]
+    out, server = rl_tools.run(script)
+    assert [c.turn for c in server.calls] == [0, 1]
+    responses = _tool_responses(server.calls[1].prompt_text)
+    assert len(responses) == 5  # one tool message per call, none dropped
+
+    # The first 3 ran, in call order: crop [0, 10], the search, crop [10, 20]; 128 frames cover both crops.
+    frames = server.calls[1].images
+    first = sample_window(rl_tools.video.path, 0.0, 10.0, fps=1.0, max_frames=16, max_pixels=12544)
+    second = sample_window(rl_tools.video.path, 10.0, 20.0, fps=1.0, max_frames=16, max_pixels=12544)
+    assert len(frames) == len(first.frames) + len(second.frames)
+    for got, want in zip(frames, first.frames + second.frames, strict=True):
+        assert np.array_equal(np.asarray(got), want)
+    assert responses[0].count("<|vision_start|>") == len(first.frames)
+    assert "this video has no subtitles" in responses[1]
+    assert responses[2].count("<|vision_start|>") == len(second.frames)
+    # The rest: one error message each, the core agent's text, in their places.
+    assert responses[3].strip() == turn_calls_refusal(3, limit, "crop_video")
+    assert responses[4].strip() == turn_calls_refusal(4, limit, "search_subtitles")
+    assert "only 3 crop_video call(s) per turn are run" in responses[3]
+    assert "only 3 tool call(s) per turn are run" in responses[4]
+
+    assert _counters(
+        out, "crop_calls", "crop_windows", "search_calls", "turn_refused_calls", "tool_call_counts"
+    ) == {
+        "crop_calls": 2,
+        "crop_windows": [[0.0, 10.0], [10.0, 20.0]],
+        "search_calls": 1,
+        "turn_refused_calls": 2,
+        "tool_call_counts": 5,
+    }
+    response, mask = _response(out)
+    answer_ids = rl_tools.tokenizer.encode(ANSWER, add_special_tokens=False)
+    assert response[-len(answer_ids) :] == answer_ids and all(mask[-len(answer_ids) :])
+
+
+@pytest.mark.parametrize("frames_per_turn", [20, 5])
+def test_turn_frames_are_shared_as_the_core_agent_shares_them(rl_tools, monkeypatch, frames_per_turn):
+    """The agent-loop config's `turn_budget` overrides the tool YAML's: 3 crops asking for 16 frames each."""
+    from verl.experimental.agent_loop import agent_loop as verl_agent_loop
+
+    from longvt_plugins.core.budget import CropBudget, share_turn_frames, turn_frames_refusal
+    from longvt_plugins.core.video import sample_window
+    from longvt_plugins.verl.names import AGENT_LOOP_CLASS_PATH, AGENT_LOOP_NAME
+
+    monkeypatch.setitem(
+        verl_agent_loop._agent_loop_registry,
+        AGENT_LOOP_NAME,
+        {"_target_": AGENT_LOOP_CLASS_PATH, "turn_budget": {"frames_per_turn": frames_per_turn}},
+    )
+    windows = [(0.0, 10.0), (10.0, 20.0), (20.0, 30.0)]
+    out, server = rl_tools.run([turn(*(crop(int(a), int(b)) for a, b in windows)), ANSWER])
+    running, max_frames = share_turn_frames(
+        frames_per_turn, len(windows), CropBudget(fps=1.0, max_frames=16, max_pixels=12544, max_calls=5)
+    )
+    assert (running, max_frames) == {20: (3, 6), 5: (2, 2)}[frames_per_turn]  # what the core function says
+
+    responses = _tool_responses(server.calls[1].prompt_text)
+    assert len(responses) == len(windows)
+    expected = [
+        sample_window(rl_tools.video.path, a, b, fps=1.0, max_frames=max_frames, max_pixels=12544)
+        for a, b in windows[:running]
+    ]
+    frames = server.calls[1].images
+    assert len(frames) == sum(len(e.frames) for e in expected) <= frames_per_turn
+    for got, want in zip(frames, [f for e in expected for f in e.frames], strict=True):
+        assert np.array_equal(np.asarray(got), want)
+    for response, e in zip(responses, expected, strict=False):
+        assert response.count("<|vision_start|>") == len(e.frames) <= max_frames
+    for response in responses[running:]:
+        assert response.strip() == turn_frames_refusal(frames_per_turn, "crop_video")
+    refused = len(windows) - running
+    assert _counters(out, "crop_calls", "crop_frames", "turn_refused_calls", "tool_call_counts") == {
+        "crop_calls": running,
+        "crop_frames": len(frames),
+        "turn_refused_calls": refused,
+        "tool_call_counts": len(windows),
+    }
+
+
+def test_crop_only_config_is_unchanged(rl):
+    """tool_config.yaml names no turn budget: verl's max_parallel_calls (the recipe's 1) decides, as before."""
+    from longvt_plugins.verl.agent_loop import _tool_yaml_turn_budget, turn_budget_from_config
+    from longvt_plugins.verl.plugin import resource_path
+
+    assert _tool_yaml_turn_budget(str(resource_path("verl/tool_config.yaml"))) is None
+    assert _tool_yaml_turn_budget(str(rl.tool_yaml)) is None
+    assert turn_budget_from_config({"protocol": "upstream"}) is None
+    assert turn_budget_from_config({"protocol": "longvt-plugins"}) is None
+    shipped = turn_budget_from_config(
+        _tool_yaml_turn_budget(str(resource_path("verl/tool_config_tools.yaml")))
+    )
+    assert (shipped.calls_per_turn, shipped.frames_per_turn) == (3, 128)
+    with pytest.raises(ValueError, match="unknown key"):
+        turn_budget_from_config({"calls": 2})
+
+    assert rl.config.actor_rollout_ref.rollout.multi_turn.max_parallel_calls == 1
+    out, server = rl.run([turn(crop(0, 10), crop(10, 20)), ANSWER])
+    responses = _tool_responses(server.calls[1].prompt_text)
+    assert len(responses) == 1 and "Error" not in responses[0]  # verl runs the first call only, as before
+    assert _counters(out, "crop_calls", "crop_windows", "turn_refused_calls", "tool_call_counts") == {
+        "crop_calls": 1,
+        "crop_windows": [[0.0, 10.0]],
+        "turn_refused_calls": 0,
+        "tool_call_counts": 1,
+    }

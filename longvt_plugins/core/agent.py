@@ -32,7 +32,14 @@ from longvt_plugins.core.backends import (
     ContextExhausted,
     GenerationParams,
 )
-from longvt_plugins.core.budget import SKIM, CropBudget, FrameBudget
+from longvt_plugins.core.budget import (
+    SKIM,
+    CropBudget,
+    FrameBudget,
+    share_turn_frames,
+    turn_calls_refusal,
+    turn_frames_refusal,
+)
 from longvt_plugins.core.crop_tool import (
     CROP_VIDEO_SCHEMA,
     CropVideoTool,
@@ -424,18 +431,14 @@ class _Run:
         frames = self.session.frames_per_turn() if self.session is not None else None
         crop_tool = self.tool
         if frames is not None and self.tool is not None:
-            # The turn's crop frames are shared equally by its crops; crops beyond what the budget can give the
-            # minimum number of frames each are refused.
-            fits = max(frames // self.tool.budget.min_frames, 0)
+            # The turn's crop frames are shared equally by its crops (core.budget.share_turn_frames, which verl's
+            # longvt_tool_agent uses too); crops beyond what the budget can give the minimum frames are refused.
             crops = [k for k, (_, name, _) in enumerate(calls) if name == TOOL_NAME and refusals[k] is None]
-            for k in crops[fits:]:
-                refusals[k] = (
-                    f"Error: the {frames} crop_video frames of one turn are taken by the earlier crops of this "
-                    "turn; this one was skipped. Look at the frames you got, then call again if needed."
-                )
-            admitted = len(crops[:fits])
-            if admitted:
-                crop_tool = self.tool.with_max_frames(min(self.tool.budget.max_frames, frames // admitted))
+            running, max_frames = share_turn_frames(frames, len(crops), self.tool.budget)
+            for k in crops[running:]:
+                refusals[k] = turn_frames_refusal(frames, TOOL_NAME)
+            if max_frames is not None:
+                crop_tool = self.tool.with_max_frames(max_frames)
         plans: list[tuple[str | None, int, Any]] = []
         for (_, name, _), refusal in zip(calls, refusals, strict=True):
             if refusal is not None:
@@ -456,16 +459,9 @@ class _Run:
         per_turn = self.budgets.max_calls_per_turn
         if self.session is not None:
             per_turn = self.session.calls_per_turn(per_turn)
-        if position >= per_turn and name != TOOL_NAME:
-            return (
-                f"Error: only {per_turn} tool call(s) per turn are run; this one was "
-                "skipped. Look at what you got, then call again if needed."
-            )
-        if position >= per_turn:
-            return (
-                f"Error: only {per_turn} {TOOL_NAME} call(s) per turn are run; this one was "
-                "skipped. Look at the frames you got, then call again if needed."
-            )
+        over = turn_calls_refusal(position, per_turn, name, TOOL_NAME)
+        if over is not None:
+            return over
         if "__invalid__" in args:
             return f"Error: the arguments of this call are not a JSON object: {args['__invalid__']!r}"
         return None

@@ -14,7 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FrameBudget", "CropBudget", "ZoomBudget", "SKIM", "PAPER_SKIM"]
+__all__ = [
+    "FrameBudget",
+    "CropBudget",
+    "ZoomBudget",
+    "SKIM",
+    "PAPER_SKIM",
+    "turn_calls_refusal",
+    "share_turn_frames",
+    "turn_frames_refusal",
+]
 
 
 @dataclass(frozen=True)
@@ -142,3 +151,51 @@ class ZoomBudget:
         """The zoom budget beside a crop budget (the registry binds every tool with the crop's): its call cap,
         patch size and decoder, this class's pixel range."""
         return cls(max_calls=crop.max_calls, patch_size=crop.patch_size, backend=crop.backend)
+
+
+# ---------------------------------------------------------------------- the per-turn budget (ToolSpec)
+# One place for both hosts that run several calls of one turn: the core agent (`core.agent._Run.plan_turn`) and
+# verl's `longvt_tool_agent` (`verl/agent_loop.py`). The numbers are the protocol's (`ToolSpec.calls_per_turn`,
+# `ToolSpec.frames_per_turn`, read through `ProtocolSession.calls_per_turn` / `frames_per_turn`).
+
+
+def turn_calls_refusal(
+    position: int, calls_per_turn: int, name: str, crop_name: str = "crop_video"
+) -> str | None:
+    """The tool message for the call at `position` (0-based, in call order) of a turn that runs at most
+    `calls_per_turn` calls; None when it is within the limit. The call is not run."""
+    if position < calls_per_turn:
+        return None
+    if name != crop_name:
+        return (
+            f"Error: only {calls_per_turn} tool call(s) per turn are run; this one was "
+            "skipped. Look at what you got, then call again if needed."
+        )
+    return (
+        f"Error: only {calls_per_turn} {crop_name} call(s) per turn are run; this one was "
+        "skipped. Look at the frames you got, then call again if needed."
+    )
+
+
+def share_turn_frames(frames_per_turn: int | None, crops: int, crop: CropBudget) -> tuple[int, int | None]:
+    """How the `crops` admitted crop calls of one turn share its `frames_per_turn` crop frames:
+    (how many of them run, the first ones in call order; the max_frames each of those gets, None: its own cap).
+
+    The share is equal and decided before decoding: each running crop gets `min(crop.max_frames,
+    frames_per_turn // running)`; crops beyond `frames_per_turn // crop.min_frames` are refused
+    (`turn_frames_refusal`). `frames_per_turn` None: no turn budget, every crop runs under its own cap."""
+    if frames_per_turn is None:
+        return crops, None
+    fits = max(frames_per_turn // crop.min_frames, 0)
+    running = min(crops, fits)
+    if not running:
+        return 0, None
+    return running, min(crop.max_frames, frames_per_turn // running)
+
+
+def turn_frames_refusal(frames_per_turn: int, crop_name: str = "crop_video") -> str:
+    """The tool message for a crop refused because the earlier crops of its turn take the turn's frames."""
+    return (
+        f"Error: the {frames_per_turn} {crop_name} frames of one turn are taken by the earlier crops of this "
+        "turn; this one was skipped. Look at the frames you got, then call again if needed."
+    )

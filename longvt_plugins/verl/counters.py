@@ -28,6 +28,8 @@ ZOOM_REGIONS = (
     "zoom_regions"  # [time, x1, y1, x2, y2] (seconds, 0-1000 box) returned, one per successful call
 )
 INVALID_TOOL_CALLS = "invalid_tool_calls"  # unparseable tool calls and calls to tools that do not exist
+# Calls refused for the per-turn budget (over calls_per_turn, or a crop over the turn's frames); they reach no tool.
+TURN_REFUSED_CALLS = "turn_refused_calls"
 # verl's trainer logs tool_call_counts/{min,max,mean} when a column of this name exists.
 TOOL_CALL_COUNTS = "tool_call_counts"
 
@@ -44,6 +46,7 @@ def counter_defaults() -> dict[str, Any]:
         ZOOM_ERRORS: 0,
         ZOOM_REGIONS: [],
         INVALID_TOOL_CALLS: 0,
+        TURN_REFUSED_CALLS: 0,
     }
 
 
@@ -56,6 +59,7 @@ def fill_defaults(extra_fields: dict[str, Any]) -> dict[str, Any]:
         + int(extra_fields[SEARCH_CALLS])
         + int(extra_fields[ZOOM_CALLS])
         + int(extra_fields[INVALID_TOOL_CALLS])
+        + int(extra_fields[TURN_REFUSED_CALLS])
     )
     return extra_fields
 
@@ -66,3 +70,22 @@ def trajectory_counters(agent_data: Any) -> dict[str, Any]:
     if extra_fields is None:
         extra_fields = {}
     return fill_defaults(extra_fields)
+
+
+# Attribute of verl's AgentData: key -> {the tool's call position: value}, behind the per-call lists above.
+_CALL_ORDER_ATTR = "_longvt_call_order"
+
+
+def append_in_call_order(
+    agent_data: Any, counters: dict[str, Any], key: str, position: int, value: Any
+) -> None:
+    """Add `value` to the list `counters[key]` in call order (`position`: the tool's calls before this one), not in
+    the order concurrent calls of one turn happen to finish (the per-turn budget runs them together)."""
+    book = getattr(agent_data, _CALL_ORDER_ATTR, None)
+    if book is None:
+        book = {}
+        if agent_data is not None:
+            setattr(agent_data, _CALL_ORDER_ATTR, book)
+    entries = book.setdefault(key, {})
+    entries[position] = value
+    counters[key][:] = [entries[k] for k in sorted(entries)]

@@ -39,10 +39,11 @@ from longvt_plugins.verl.counters import (
     CROP_ERRORS,
     CROP_FRAMES,
     CROP_WINDOWS,
+    append_in_call_order,
     fill_defaults,
     trajectory_counters,
 )
-from longvt_plugins.verl.names import FRAME_LABEL_KEY, FRAME_TIME_KEY
+from longvt_plugins.verl.names import FRAME_LABEL_KEY, FRAME_TIME_KEY, TURN_MAX_FRAMES_ATTR
 
 _BUDGET_KEYS = {f.name for f in dataclasses.fields(CropBudget)}
 # Keys of the tool YAML's `config` that verl itself reads.
@@ -100,6 +101,10 @@ class CropVideoTool(BaseTool):
             return ToolResponse(text=NO_VIDEO_TEXT), 0.0, {"ok": False, "error": "no_video"}
 
         tool = self._bound_tool(video_path)
+        # The turn's crop frames shared by its crops (longvt_tool_agent's per-turn budget), else the tool's cap.
+        turn_max_frames = getattr(kwargs.get("agent_data"), TURN_MAX_FRAMES_ATTR, None)
+        if turn_max_frames is not None:
+            tool = tool.with_max_frames(turn_max_frames)
         result = await asyncio.to_thread(tool.execute, parameters, calls_made=calls_made)
         if not result.ok:
             counters[CROP_ERRORS] += 1
@@ -113,7 +118,8 @@ class CropVideoTool(BaseTool):
             frame.info[FRAME_LABEL_KEY] = part["text"]
             frame.info[FRAME_TIME_KEY] = t
         counters[CROP_FRAMES] += len(result.frames)
-        counters[CROP_WINDOWS].append([float(result.window[0]), float(result.window[1])])
+        window = [float(result.window[0]), float(result.window[1])]
+        append_in_call_order(kwargs.get("agent_data"), counters, CROP_WINDOWS, calls_made, window)
         response = (
             ToolResponse(image=result.frames, text=result.text)
             if result.frames

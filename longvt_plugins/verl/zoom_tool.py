@@ -33,6 +33,7 @@ from longvt_plugins.verl.counters import (
     ZOOM_CALLS,
     ZOOM_ERRORS,
     ZOOM_REGIONS,
+    append_in_call_order,
     fill_defaults,
     trajectory_counters,
 )
@@ -100,7 +101,8 @@ class ZoomFrameTool(BaseTool):
         (image,) = result.frames
         image.info[FRAME_LABEL_KEY] = timestamped_parts(result.frames, result.timestamps)[0]["text"]
         image.info[FRAME_TIME_KEY] = result.label_times(QWEN3_VL)[0]
-        counters[ZOOM_REGIONS].append([float(result.timestamps[0]), *map(float, result.region)])
+        region = [float(result.timestamps[0]), *map(float, result.region)]
+        append_in_call_order(kwargs.get("agent_data"), counters, ZOOM_REGIONS, calls_made, region)
         return ToolResponse(image=[image], text=result.text), 0.0, {"ok": True, "size": list(result.size)}
 
     async def release(self, instance_id: str, **kwargs) -> None:
