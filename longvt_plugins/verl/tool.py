@@ -45,7 +45,6 @@ from longvt_plugins.verl.counters import (
 )
 from longvt_plugins.verl.names import FRAME_LABEL_KEY, FRAME_TIME_KEY, TURN_MAX_FRAMES_ATTR
 
-_BUDGET_KEYS = {f.name for f in dataclasses.fields(CropBudget)}
 # Keys of the tool YAML's `config` that verl itself reads.
 _VERL_KEYS = {"type"}
 NO_VIDEO_TEXT = (
@@ -54,30 +53,55 @@ NO_VIDEO_TEXT = (
 )
 
 
-def budget_from_config(config: dict[str, Any] | None) -> CropBudget:
-    """A `CropBudget` from the tool YAML's `config`; an unknown key is an error, not a silent default."""
+def budget_from_fields(budget_cls, tool_name: str, config: dict[str, Any] | None):
+    """A `budget_cls` (a budget dataclass of core.budget) from a tool YAML's `config`; an unknown key is an error,
+    not a silent default. Every video tool of ours reads its YAML this way."""
     config = dict(config or {})
-    unknown = sorted(set(config) - _BUDGET_KEYS - _VERL_KEYS)
+    keys = {f.name for f in dataclasses.fields(budget_cls)}
+    unknown = sorted(set(config) - keys - _VERL_KEYS)
     if unknown:
         raise ValueError(
-            f"crop_video tool config has unknown key(s) {unknown}; allowed: {sorted(_BUDGET_KEYS | _VERL_KEYS)}"
+            f"{tool_name} tool config has unknown key(s) {unknown}; allowed: {sorted(keys | _VERL_KEYS)}"
         )
-    return CropBudget(**{k: v for k, v in config.items() if k in _BUDGET_KEYS})
+    return budget_cls(**{k: v for k, v in config.items() if k in keys})
 
 
-class CropVideoTool(BaseTool):
-    """verl's view of `crop_video(start_time, end_time)`, bound per call to the sample's video."""
+def budget_from_config(config: dict[str, Any] | None) -> CropBudget:
+    """A `CropBudget` from the tool YAML's `config`; an unknown key is an error, not a silent default."""
+    return budget_from_fields(CropBudget, "crop_video", config)
 
-    # Bound tools are cached per video so a trajectory's second crop does not probe the file again.
+
+def label_frames(result) -> None:
+    """Put each returned frame's time label in its `Image.info`: the loop writes it in front of the frame for its
+    policy's family (it knows the checkpoint; a tool does not)."""
+    qwen3_times = result.label_times(QWEN3_VL)
+    for part, frame, t in zip(
+        timestamped_parts(result.frames, result.timestamps)[::2], result.frames, qwen3_times, strict=True
+    ):
+        frame.info[FRAME_LABEL_KEY] = part["text"]
+        frame.info[FRAME_TIME_KEY] = t
+
+
+class VideoBoundTool(BaseTool):
+    """What every video tool of ours shares in verl: the sample's video per instance (from `create_kwargs`), and one
+    core tool bound per video, cached, so a trajectory's second call does not probe the file again. A subclass names
+    its schema (`SCHEMA`), its core tool class (`BOUND`), its budget reader and its `execute`."""
+
+    SCHEMA: dict[str, Any]
+    BOUND: type
     cache_size = 256
+
+    @staticmethod
+    def read_budget(config: dict[str, Any] | None):
+        raise NotImplementedError
 
     def __init__(self, config: dict[str, Any], tool_schema: OpenAIFunctionToolSchema | None = None):
         # Cheap on purpose: verl also builds this tool on the driver (RLHFDataset), only to read its schema.
-        self.budget = budget_from_config(config)
-        schema = tool_schema or OpenAIFunctionToolSchema.model_validate(CROP_VIDEO_SCHEMA)
+        self.budget = self.read_budget(config)
+        schema = tool_schema or OpenAIFunctionToolSchema.model_validate(self.SCHEMA)
         super().__init__(config, schema)
         self._videos: dict[str, str | None] = {}  # instance id -> video path, from create() to release()
-        self._bound: OrderedDict[str, BoundCropTool] = OrderedDict()
+        self._bound: OrderedDict[str, Any] = OrderedDict()
 
     async def create(
         self, instance_id: str | None = None, create_kwargs: dict[str, Any] | None = None, **kwargs
@@ -86,6 +110,27 @@ class CropVideoTool(BaseTool):
         video_path = (create_kwargs or {}).get("video_path") or kwargs.get("video_path")
         self._videos[instance_id] = str(video_path) if video_path else None
         return instance_id, ToolResponse()
+
+    async def release(self, instance_id: str, **kwargs) -> None:
+        self._videos.pop(instance_id, None)
+
+    def _bound_tool(self, video_path: str):
+        tool = self._bound.get(video_path)
+        if tool is None:
+            tool = self._bound[video_path] = self.BOUND(video_path, self.budget)
+            while len(self._bound) > self.cache_size:
+                self._bound.popitem(last=False)
+        else:
+            self._bound.move_to_end(video_path)
+        return tool
+
+
+class CropVideoTool(VideoBoundTool):
+    """verl's view of `crop_video(start_time, end_time)`, bound per call to the sample's video."""
+
+    SCHEMA = CROP_VIDEO_SCHEMA
+    BOUND = BoundCropTool
+    read_budget = staticmethod(budget_from_config)
 
     async def execute(
         self, instance_id: str, parameters: dict[str, Any], **kwargs
@@ -110,13 +155,7 @@ class CropVideoTool(BaseTool):
             counters[CROP_ERRORS] += 1
             return ToolResponse(text=result.text), 0.0, {"ok": False, "error": result.error}
 
-        # The loop labels the frames for its policy's family (it knows the checkpoint; a tool does not).
-        qwen3_times = result.label_times(QWEN3_VL)
-        for part, frame, t in zip(
-            timestamped_parts(result.frames, result.timestamps)[::2], result.frames, qwen3_times, strict=True
-        ):
-            frame.info[FRAME_LABEL_KEY] = part["text"]
-            frame.info[FRAME_TIME_KEY] = t
+        label_frames(result)
         counters[CROP_FRAMES] += len(result.frames)
         window = [float(result.window[0]), float(result.window[1])]
         append_in_call_order(kwargs.get("agent_data"), counters, CROP_WINDOWS, calls_made, window)
@@ -126,16 +165,3 @@ class CropVideoTool(BaseTool):
             else ToolResponse(text=result.text)
         )
         return response, 0.0, {"ok": True, "frames": len(result.frames)}
-
-    async def release(self, instance_id: str, **kwargs) -> None:
-        self._videos.pop(instance_id, None)
-
-    def _bound_tool(self, video_path: str) -> BoundCropTool:
-        tool = self._bound.get(video_path)
-        if tool is None:
-            tool = self._bound[video_path] = BoundCropTool(video_path, self.budget)
-            while len(self._bound) > self.cache_size:
-                self._bound.popitem(last=False)
-        else:
-            self._bound.move_to_end(video_path)
-        return tool

@@ -16,17 +16,11 @@ failure is the core tool's error text, never an exception.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from collections import OrderedDict
 from typing import Any
-from uuid import uuid4
 
-from verl.tools.base_tool import BaseTool
-from verl.tools.schemas import OpenAIFunctionToolSchema, ToolResponse
+from verl.tools.schemas import ToolResponse
 
 from longvt_plugins.core.budget import ZoomBudget
-from longvt_plugins.core.crop_tool import timestamped_parts
-from longvt_plugins.core.families import QWEN3_VL
 from longvt_plugins.core.tools.zoom_frame import ZOOM_FRAME_SCHEMA
 from longvt_plugins.core.tools.zoom_frame import ZoomFrameTool as BoundZoomTool
 from longvt_plugins.verl.counters import (
@@ -37,10 +31,8 @@ from longvt_plugins.verl.counters import (
     fill_defaults,
     trajectory_counters,
 )
-from longvt_plugins.verl.names import FRAME_LABEL_KEY, FRAME_TIME_KEY
+from longvt_plugins.verl.tool import VideoBoundTool, budget_from_fields, label_frames
 
-_BUDGET_KEYS = {f.name for f in dataclasses.fields(ZoomBudget)}
-_VERL_KEYS = {"type"}
 NO_VIDEO_TEXT = (
     "zoom_frame error: no video is attached to this question, so nothing can be zoomed. "
     "Answer from the frames you have already seen."
@@ -49,35 +41,15 @@ NO_VIDEO_TEXT = (
 
 def budget_from_config(config: dict[str, Any] | None) -> ZoomBudget:
     """A `ZoomBudget` from the tool YAML's `config`; an unknown key or a bad value is an error, not a default."""
-    config = dict(config or {})
-    unknown = sorted(set(config) - _BUDGET_KEYS - _VERL_KEYS)
-    if unknown:
-        raise ValueError(
-            f"zoom_frame tool config has unknown key(s) {unknown}; allowed: {sorted(_BUDGET_KEYS | _VERL_KEYS)}"
-        )
-    return ZoomBudget(**{k: v for k, v in config.items() if k in _BUDGET_KEYS}).validate()
+    return budget_from_fields(ZoomBudget, "zoom_frame", config).validate()
 
 
-class ZoomFrameTool(BaseTool):
+class ZoomFrameTool(VideoBoundTool):
     """verl's view of `zoom_frame(time, bbox)`, bound per call to the sample's video."""
 
-    cache_size = 256  # bound tools per video, so a trajectory's second zoom does not probe the file again
-
-    def __init__(self, config: dict[str, Any], tool_schema: OpenAIFunctionToolSchema | None = None):
-        # Cheap on purpose: verl also builds this tool on the driver, only to read its schema.
-        self.budget = budget_from_config(config)
-        schema = tool_schema or OpenAIFunctionToolSchema.model_validate(ZOOM_FRAME_SCHEMA)
-        super().__init__(config, schema)
-        self._videos: dict[str, str | None] = {}  # instance id -> video path, from create() to release()
-        self._bound: OrderedDict[str, BoundZoomTool] = OrderedDict()
-
-    async def create(
-        self, instance_id: str | None = None, create_kwargs: dict[str, Any] | None = None, **kwargs
-    ) -> tuple[str, ToolResponse]:
-        instance_id = instance_id or uuid4().hex
-        video_path = (create_kwargs or {}).get("video_path") or kwargs.get("video_path")
-        self._videos[instance_id] = str(video_path) if video_path else None
-        return instance_id, ToolResponse()
+    SCHEMA = ZOOM_FRAME_SCHEMA
+    BOUND = BoundZoomTool
+    read_budget = staticmethod(budget_from_config)
 
     async def execute(
         self, instance_id: str, parameters: dict[str, Any], **kwargs
@@ -97,23 +69,8 @@ class ZoomFrameTool(BaseTool):
         if not result.ok:
             counters[ZOOM_ERRORS] += 1
             return ToolResponse(text=result.text), 0.0, {"ok": False, "error": result.error}
-        # The loop labels the image for its policy's family, as it does a crop's frames.
+        label_frames(result)  # the loop labels the image for its policy's family, as it does a crop's frames
         (image,) = result.frames
-        image.info[FRAME_LABEL_KEY] = timestamped_parts(result.frames, result.timestamps)[0]["text"]
-        image.info[FRAME_TIME_KEY] = result.label_times(QWEN3_VL)[0]
         region = [float(result.timestamps[0]), *map(float, result.region)]
         append_in_call_order(kwargs.get("agent_data"), counters, ZOOM_REGIONS, calls_made, region)
         return ToolResponse(image=[image], text=result.text), 0.0, {"ok": True, "size": list(result.size)}
-
-    async def release(self, instance_id: str, **kwargs) -> None:
-        self._videos.pop(instance_id, None)
-
-    def _bound_tool(self, video_path: str) -> BoundZoomTool:
-        tool = self._bound.get(video_path)
-        if tool is None:
-            tool = self._bound[video_path] = BoundZoomTool(video_path, self.budget)
-            while len(self._bound) > self.cache_size:
-                self._bound.popitem(last=False)
-        else:
-            self._bound.move_to_end(video_path)
-        return tool
