@@ -16,7 +16,6 @@ noise: it is a cost stand-in, never a model.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 # Published config.json values (Qwen/Qwen2.5-VL-7B-Instruct).
@@ -61,37 +60,21 @@ MARKER = "LONGVT_COST_STANDIN.txt"
 
 def _padded_tokenizer(regular_tokens: int):
     """The fixtures' BPE, its vocabulary padded to `regular_tokens` so the special tokens get the real ids."""
-    from transformers import Qwen2Tokenizer
-
     from longvt_plugins.testing.tiny_model import (
         QWEN_ADDED_TOKENS,
         QWEN_SPECIAL_TOKENS,
-        build_tokenizer,
-        chat_template_text,
+        qwen_tokenizer,
+        train_bpe,
     )
 
-    small = build_tokenizer(4000)
-    state = json.loads(small.backend_tokenizer.to_str())
-    vocab = dict(state["model"]["vocab"])
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in state["model"]["merges"]]
+    vocab, merges = train_bpe(4000)
     # No merge produces these entries, so no text ever encodes to them: they only give the vocabulary its size.
     for i in range(regular_tokens - len(vocab)):
         vocab[f"<|standin_{i}|>"] = len(vocab)
     # the special and added tokens in the real tokenizer's order, so each gets its real id (151643 on)
     for t in (*QWEN_SPECIAL_TOKENS, *QWEN_ADDED_TOKENS):
         vocab[t] = len(vocab)
-    tok = Qwen2Tokenizer(
-        vocab=vocab,
-        merges=merges,
-        unk_token=None,
-        bos_token=None,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-    )
-    tok.add_special_tokens({"additional_special_tokens": QWEN_SPECIAL_TOKENS})
-    tok.add_tokens(QWEN_ADDED_TOKENS, special_tokens=False)
-    tok.chat_template = chat_template_text()
-    return tok
+    return qwen_tokenizer(vocab, merges)
 
 
 def standin_config(shape: str, tokenizer):

@@ -58,8 +58,14 @@ def chat_template_text() -> str:
 
 def build_tokenizer(vocab_size: int = 600, corpus: list[str] | None = None):
     """corpus: extra text to learn merges from (the miniature model adds its prompts, so they cost few tokens)."""
+    return qwen_tokenizer(*train_bpe(vocab_size, corpus))
+
+
+def train_bpe(
+    vocab_size: int, corpus: list[str] | None = None
+) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """(vocab, merges) of a byte-level BPE learnt here from the fixtures' corpus plus `corpus`."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import Qwen2Tokenizer
 
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -71,8 +77,15 @@ def build_tokenizer(vocab_size: int = 600, corpus: list[str] | None = None):
     )
     bpe.train_from_iterator((_CORPUS + list(corpus or [])) * 4, trainer=trainer)
     state = json.loads(bpe.to_str())
-    vocab = state["model"]["vocab"]
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in state["model"]["merges"]]
+    return dict(state["model"]["vocab"]), merges
+
+
+def qwen_tokenizer(vocab: dict[str, int], merges: list[tuple[str, str]]):
+    """The real `Qwen2Tokenizer` class over `vocab`/`merges`, with every Qwen special and added token the hosts look
+    up by name (new ids after `vocab` unless `vocab` already places them) and our tool chat template."""
+    from transformers import Qwen2Tokenizer
+
     tok = Qwen2Tokenizer(
         vocab=vocab,
         merges=merges,
